@@ -1,0 +1,62 @@
+# Access Portal: the two commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+# The demo and the tests probe loopback only: the simulator stands in for Model Studio.
+DEMO_ENV := DEBUG=1 PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 SSL_CERT_FILE=$(CURDIR)/var/simulator-ca.pem \
+            PORTAL_DISPATCH_EVERY_S=5
+
+.PHONY: install run test lint format bench vendor chromium clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Starting web (http://127.0.0.1:8000), worker, beat and the Model Studio simulator. Ctrl-C stops all."
+	$(DEMO_ENV) $(BIN)/honcho --procfile Procfile.dev start
+
+test: install chromium
+	$(BIN)/pytest
+
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium); \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need /usr/bin/chromium)"; exit 1; \
+	  fi; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.bench --out docs/benchmarks.md
+
+# Refresh the vendored front-end assets from npm (committed under static/vendor/).
+vendor:
+	npm install --no-fund --no-audit --no-save
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js \
+	   node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js static/vendor/
+	sed -i -E 's#/[/*][#@] sourceMappingURL=[^ ]*( \*/)?$$##' static/vendor/*
+
+clean:
+	rm -rf var/ .pytest_cache

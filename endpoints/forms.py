@@ -1,0 +1,411 @@
+"""Forms for the browser. Domain rules live on the models (clean) and in rules.py."""
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from portal.models import User
+
+from .choices import Kind
+from .domains import KIND_HOST_HINT
+from .models import CatalogModel, EasToken, Endpoint, Region, Vpc, Workspace
+from .models.network import parse_override
+from .models.workspaces import check_api_key_secret, check_eas_token
+
+
+class FieldErrorsToFormMixin:
+    """Model rules may name fields this form does not show; keep those as form errors."""
+
+    def _update_errors(self, errors):
+        if hasattr(errors, "error_dict"):
+            known, other = {}, []
+            for field, messages in errors.error_dict.items():
+                if field in self.fields or field == NON_FIELD_ERRORS:
+                    known[field] = messages
+                else:
+                    label = field.replace("_", " ")
+                    other.extend(ValidationError(f"{label}: {m.message}") for m in messages)
+            if other:
+                known.setdefault(NON_FIELD_ERRORS, []).extend(other)
+            errors = ValidationError(known)
+        super()._update_errors(errors)
+
+
+class WorkspaceForm(FieldErrorsToFormMixin, forms.ModelForm):
+    class Meta:
+        model = Workspace
+        fields = [
+            "name",
+            "slug",
+            "workspace_id",
+            "region",
+            "scope",
+            "is_default",
+            "monthly_budget",
+            "currency",
+        ]
+        widgets = {"monthly_budget": forms.NumberInput(attrs={"step": "0.01", "min": "0"})}
+        error_messages = {
+            "slug": {"unique": "A workspace with this slug already exists; pick another."}
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].queryset = Region.objects.filter(model_studio=True)
+        region = self._current_region()
+        if region is not None:
+            self.fields["scope"].choices = [("", "---------"), *region.scope_choices()]
+        if self.instance.pk:
+            # The region binds the keys: moving a workspace would silently break them.
+            self.fields["region"].disabled = True
+            self.fields[
+                "region"
+            ].help_text = "A workspace's region is fixed: its keys work only there."
+
+    def _current_region(self):
+        region_id = self.data.get(self.add_prefix("region")) if self.is_bound else None
+        region_id = region_id or self.initial.get("region") or self.instance.region_id
+        if not region_id:
+            return None
+        return Region.objects.filter(pk=region_id).first()
+
+
+class ApiKeyForm(forms.Form):
+    """Add a key. The secret field is write-only: it is never rendered back."""
+
+    label = forms.CharField(max_length=100, help_text="Which key this is, e.g. 'probe key 2026'.")
+    secret = forms.CharField(
+        strip=False,
+        max_length=20_000,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+        ),
+        help_text="Pasted once, stored encrypted, never shown again.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.warnings: list[str] = []
+
+    def clean_secret(self):
+        secret = self.cleaned_data["secret"].strip()
+        errors, self.warnings = check_api_key_secret(secret)
+        if errors:
+            raise ValidationError(errors)
+        return secret
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    is_lead = forms.BooleanField(required=False, initial=True, label="Team lead")
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError(f"No user '{username}'. Create users with `manage.py add_user`.")
+        return user
+
+
+class HostOverridesField(forms.CharField):
+    """One 'name = address' (or 'name = cname.target') per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "class": "mono", "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{k} = {v}" for k, v in value.items())
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, dict):
+            return value
+        overrides: dict[str, str] = {}
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, sep, target = line.partition("=")
+            if not sep or not name.strip() or not target.strip():
+                raise ValidationError(
+                    f"Line {number}: write 'name = address' (or 'name = target.domain')."
+                )
+            overrides[name.strip().lower()] = target.strip()
+        for name, target in overrides.items():
+            try:
+                parse_override(target)
+            except ValueError as exc:
+                raise ValidationError(f"{name}: {exc}") from None
+        return overrides
+
+
+class VpcForm(FieldErrorsToFormMixin, forms.ModelForm):
+    host_overrides = HostOverridesField(
+        required=False,
+        help_text="Static records, one per line: 'name = 10.0.1.5, 10.0.2.5' or, for a Private DNS "
+        "CNAME, 'vpc-cn-beijing.dashscope.aliyuncs.com = ep-….privatelink.aliyuncs.com'.",
+    )
+
+    class Meta:
+        model = Vpc
+        fields = [
+            "vpc_id",
+            "name",
+            "region",
+            "cidr",
+            "resolver",
+            "host_overrides",
+            "connected_vpcs",
+        ]
+        widgets = {"connected_vpcs": forms.SelectMultiple(attrs={"size": 4})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        others = Vpc.objects.select_related("region")
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        self.fields["connected_vpcs"].queryset = others
+        self.fields["connected_vpcs"].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        connected = cleaned.get("connected_vpcs")
+        cidr = cleaned.get("cidr")
+        if connected and cidr:
+            probe = Vpc(pk=self.instance.pk, vpc_id=cleaned.get("vpc_id") or "this VPC", cidr=cidr)
+            problems = probe.connection_problems(list(connected))
+            if problems:
+                self.add_error("connected_vpcs", problems)
+        return cleaned
+
+
+KIND_FIELDS = {
+    Kind.PUBLIC: ["vpc", "workspace", "check_model", "model_call_check"],
+    Kind.PRIVATELINK_DEFAULT: [
+        "vpc",
+        "endpoint_vpc",
+        "zones",
+        "security_group",
+        "allows_80_443",
+        "workspace",
+        "check_model",
+        "model_call_check",
+    ],
+    Kind.PRIVATELINK_CUSTOM: [
+        "vpc",
+        "endpoint_vpc",
+        "zones",
+        "security_group",
+        "allows_80_443",
+        "workspace",
+        "check_model",
+        "model_call_check",
+    ],
+    Kind.CROSS_REGION: [
+        "service_region",
+        "vpc",
+        "zones",
+        "security_group",
+        "allows_80_443",
+        "workspace",
+        "check_model",
+        "model_call_check",
+    ],
+    Kind.FINANCE_PRIVATELINK: [
+        "vpc",
+        "zones",
+        "security_group",
+        "allows_80_443",
+        "workspace",
+        "check_model",
+        "model_call_check",
+    ],
+    Kind.EAS_PUBLIC: ["vpc", "eas_token_secret"],
+    Kind.EAS_VPC: ["vpc", "eas_token_secret"],
+}
+COMMON_FIELDS = [
+    "kind",
+    "name",
+    "url",
+    "region",
+    "api_style",
+    "interval_s",
+    "latency_threshold_ms",
+    "enabled",
+]
+CLEARED_WHEN_HIDDEN = {
+    "service_region": None,
+    "vpc": None,
+    "endpoint_vpc": None,
+    "zones": [],
+    "security_group": "",
+    "allows_80_443": None,
+    "workspace": None,
+    "check_model": None,
+    "model_call_check": False,
+}
+
+
+class ZonesField(forms.CharField):
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return [z.strip().lower() for z in (value or "").replace(";", ",").split(",") if z.strip()]
+
+
+class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
+    zones = ZonesField(
+        required=False,
+        help_text="The vSwitch zones of the endpoint ENIs, e.g. cn-beijing-a, cn-beijing-b.",
+    )
+    allows_80_443 = forms.NullBooleanField(
+        required=False,
+        label="Security group allows 80/443",
+        widget=forms.Select(
+            choices=[("unknown", "Not confirmed"), ("true", "Yes"), ("false", "No")]
+        ),
+        help_text="Inbound TCP 80 and 443 from the callers' CIDR.",
+    )
+    eas_token_secret = forms.CharField(
+        label="EAS token",
+        required=False,
+        strip=False,
+        max_length=20_000,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+        ),
+        help_text="From the service's 'View invocation information'. Stored encrypted, never shown again.",
+    )
+
+    class Meta:
+        model = Endpoint
+        fields = [
+            "kind",
+            "name",
+            "url",
+            "region",
+            "service_region",
+            "vpc",
+            "endpoint_vpc",
+            "api_style",
+            "zones",
+            "security_group",
+            "allows_80_443",
+            "workspace",
+            "check_model",
+            "model_call_check",
+            "interval_s",
+            "latency_threshold_ms",
+            "enabled",
+        ]
+        labels = {"endpoint_vpc": "Endpoint's VPC (CEN)", "url": "Base URL"}
+
+    def __init__(self, *args, kind=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Not `self.kind`: a template's form.kind finds the field form["kind"] first.
+        chosen = kind or self.data.get("kind") or self.initial.get("kind") or self.instance.kind
+        self.chosen_kind = chosen if chosen in Kind.values else None
+        visible = set(COMMON_FIELDS) | set(KIND_FIELDS.get(self.chosen_kind, []))
+        for name in list(self.fields):
+            if name not in visible:
+                del self.fields[name]
+        self.fields["kind"].widget = forms.HiddenInput()  # the kind buttons set it
+        if "url" in self.fields and self.chosen_kind:
+            self.fields["url"].help_text = f"Expected: {KIND_HOST_HINT[self.chosen_kind]}"
+            self.fields["url"].widget.attrs.update({"spellcheck": "false", "class": "mono"})
+        region_qs = Region.objects.all()
+        self.fields["region"].queryset = region_qs
+        if "service_region" in self.fields:
+            self.fields["service_region"].queryset = Region.objects.filter(
+                code__in=["cn-beijing", "ap-southeast-1"]
+            )
+            self.fields["service_region"].required = True
+        if "workspace" in self.fields:
+            self.fields["workspace"].queryset = Workspace.objects.select_related("region")
+            self.fields["workspace"].label_from_instance = lambda w: f"{w.name} ({w.region_id})"
+            self.fields[
+                "workspace"
+            ].help_text = "Its newest active key is used by the probes. Keys are region-bound."
+        for name in ("vpc", "endpoint_vpc"):
+            if name in self.fields:
+                self.fields[name].queryset = Vpc.objects.select_related("region")
+                self.fields[name].label_from_instance = lambda v: (
+                    f"{v.name} ({v.vpc_id}, {v.region_id})"
+                )
+        if "check_model" in self.fields:
+            self.fields["check_model"].queryset = CatalogModel.objects.filter(active=True)
+        if self.instance.eas_token_id and "eas_token_secret" in self.fields:
+            self.fields[
+                "eas_token_secret"
+            ].help_text = f"Stored: {self.instance.eas_token.fingerprint}. Leave empty to keep it; paste a new one to replace it."
+        style_widgets(self)
+
+    def enable_live_validation(self, url: str):
+        """Validate each field when the user leaves it (htmx swaps that field's wrapper)."""
+        for name, field in self.fields.items():
+            if name in {"kind", "eas_token_secret"}:
+                continue  # a swapped password input would lose what was pasted
+            field.widget.attrs.update(
+                {
+                    "hx-post": f"{url}?field={name}",
+                    "hx-trigger": "change",
+                    "hx-target": f"#field-{name}",
+                    "hx-swap": "outerHTML",
+                    "hx-include": "closest form",
+                    "hx-sync": "closest form:abort",
+                }
+            )
+        return self
+
+    def clean_eas_token_secret(self):
+        secret = (self.cleaned_data.get("eas_token_secret") or "").strip()
+        if not secret:
+            return ""
+        errors, _ = check_eas_token(secret)
+        if errors:
+            raise ValidationError(errors)
+        return secret
+
+    def _post_clean(self):
+        # Hidden fields of other kinds are cleared, so a kind change leaves no stale values.
+        for name, empty in CLEARED_WHEN_HIDDEN.items():
+            if name not in self.fields:
+                setattr(self.instance, name, empty)
+        secret = self.cleaned_data.get("eas_token_secret")
+        if secret and self.cleaned_data.get("region"):
+            token = EasToken(
+                region=self.cleaned_data["region"],
+                label=f"{self.cleaned_data.get('name', '')} token",
+            )
+            token.set_secret(secret)
+            self.instance.pending_eas_token = token
+        if self.chosen_kind not in (Kind.EAS_PUBLIC, Kind.EAS_VPC):
+            self.instance.eas_token = None
+        super()._post_clean()
+
+    def save(self, commit=True):
+        endpoint = super().save(commit=False)
+        pending = getattr(endpoint, "pending_eas_token", None)
+        if commit:
+            if pending is not None:
+                pending.created_by = endpoint.created_by
+                pending.save()
+                endpoint.eas_token = pending
+            endpoint.save()
+        return endpoint
+
+
+def style_widgets(form):
+    """Bootstrap classes for a plain form's widgets."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            widget.attrs.setdefault("class", "form-check-input")
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            widget.attrs.setdefault("class", "form-select form-select-sm")
+        elif not isinstance(widget, forms.HiddenInput):
+            css = widget.attrs.get("class", "")
+            widget.attrs["class"] = f"form-control form-control-sm {css}".strip()
+    return form

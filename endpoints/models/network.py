@@ -1,0 +1,397 @@
+"""Where callers sit (VPCs) and the paths they take to Model Studio or PAI-EAS (endpoints)."""
+
+import ipaddress
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from ..choices import EAS_KINDS, PRIVATE_KINDS, ApiStyle, Kind, Status
+from ..domains import base_url, host_problems, parse_url
+from .catalog import CatalogModel, Region
+from .workspaces import EasToken, Workspace
+
+VPC_ID = re.compile(r"^vpc-[a-z0-9]{4,40}$")
+ALIBABA_VPC_RESOLVER = "100.100.2.136"
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """'host' or 'host:port' (IPv6 as '[addr]:port') → (address, port). Raises ValueError."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("Enter the DNS resolver's address, e.g. 100.100.2.136.")
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError("Write an IPv6 resolver with a port as [address]:port.")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"'{port_text}' is not a port number.")
+        port = int(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"'{host}' is not an IP address: a VPC's resolver is given by address "
+            f"(Alibaba Cloud's internal resolvers are {ALIBABA_VPC_RESOLVER} and 100.100.2.138)."
+        ) from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{port} is not a port number.")
+    return host, port
+
+
+def parse_override(value: str) -> tuple[list[str], str | None]:
+    """An override value is addresses ('10.0.0.5' or '10.0.0.5, 10.0.1.5') or a CNAME target."""
+    items = [item.strip() for item in str(value).split(",") if item.strip()]
+    if not items:
+        raise ValueError("Give an address, a comma-separated list of addresses, or a host name.")
+    addresses = []
+    for item in items:
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            if len(items) > 1:
+                raise ValueError(f"'{item}' is not an IP address.") from None
+            problems = host_problems(item.lower())
+            if problems:
+                raise ValueError(" ".join(problems)) from None
+            return [], item.lower().rstrip(".")
+    return addresses, None
+
+
+def cidr_problem(text: str) -> str | None:
+    """Why `text` is not a VPC CIDR block, or None."""
+    text = text.strip()
+    if "/" not in text:
+        return f"Give the prefix length too, e.g. {text}/16."
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return f"'{text}' is not a CIDR block such as 10.0.0.0/16."
+        return f"{text} has host bits set; did you mean {loose}?"
+    if not network.is_private:
+        return (
+            f"{network} is not a private range; VPC CIDR blocks are within 10.0.0.0/8, "
+            "172.16.0.0/12 or 192.168.0.0/16."
+        )
+    return None
+
+
+class VpcQuerySet(models.QuerySet):
+    def for_user(self, user):
+        from portal.roles import Perm, has_perm
+
+        return self if has_perm(user, Perm.VIEW_ENDPOINTS) else self.none()
+
+
+class Vpc(models.Model):
+    """A network location callers (and, later, a probe agent) sit in."""
+
+    vpc_id = models.CharField("VPC ID", max_length=50, unique=True, help_text="e.g. vpc-2zeabc123")
+    name = models.CharField(max_length=100)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="vpcs")
+    cidr = models.CharField("CIDR block", max_length=50, help_text="e.g. 10.0.0.0/16")
+    resolver = models.CharField(
+        "DNS resolver",
+        max_length=60,
+        default=ALIBABA_VPC_RESOLVER,
+        help_text="The resolver used inside the VPC: 'address' or 'address:port'.",
+    )
+    host_overrides = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Static records: name → address(es) or name → CNAME target (Private DNS).",
+    )
+    connected_vpcs = models.ManyToManyField(
+        "self", symmetrical=True, blank=True, help_text="VPCs joined by CEN (transit router)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = VpcQuerySet.as_manager()
+    audit_fields = (
+        "vpc_id",
+        "name",
+        "region_id",
+        "cidr",
+        "resolver",
+        "host_overrides",
+        "connected_vpcs",
+    )
+
+    class Meta:
+        ordering = ["region_id", "name"]
+        verbose_name = "VPC"
+
+    def __str__(self):
+        return f"{self.name} ({self.vpc_id})"
+
+    @property
+    def network(self):
+        return ipaddress.ip_network(self.cidr, strict=False)
+
+    def clean(self):
+        errors: dict[str, list[str]] = {}
+        if self.vpc_id and not VPC_ID.match(self.vpc_id):
+            errors["vpc_id"] = [
+                "A VPC ID looks like vpc-2zeabc123: 'vpc-' then lowercase letters and digits."
+            ]
+        if self.cidr:
+            problem = cidr_problem(self.cidr)
+            if problem:
+                errors["cidr"] = [problem]
+        try:
+            parse_resolver(self.resolver)
+        except ValueError as exc:
+            errors["resolver"] = [str(exc)]
+        if not isinstance(self.host_overrides, dict):
+            errors["host_overrides"] = ["Give overrides as name → address pairs."]
+        else:
+            for name, value in self.host_overrides.items():
+                problems = host_problems(str(name).lower())
+                if problems:
+                    errors.setdefault("host_overrides", []).append(f"{name}: {' '.join(problems)}")
+                    continue
+                try:
+                    parse_override(value)
+                except ValueError as exc:
+                    errors.setdefault("host_overrides", []).append(f"{name}: {exc}")
+        if errors:
+            raise ValidationError(errors)
+
+    def connection_problems(self, others) -> list[str]:
+        """Why this VPC cannot be joined to `others` by CEN (overlapping CIDR blocks)."""
+        problems = []
+        try:
+            mine = self.network
+        except ValueError:
+            return []
+        for other in others:
+            if other.pk == self.pk:
+                problems.append("A VPC cannot be connected to itself.")
+                continue
+            try:
+                theirs = other.network
+            except ValueError:
+                continue
+            if mine.version == theirs.version and mine.overlaps(theirs):
+                problems.append(
+                    f"{self.vpc_id} ({mine}) and {other.vpc_id} ({theirs}) overlap; CEN needs VPCs "
+                    "with different CIDR blocks. Re-address one of them first."
+                )
+        return problems
+
+    def resolver_address(self) -> tuple[str, int]:
+        return parse_resolver(self.resolver)
+
+    def overrides_for_probe(self) -> dict[str, str]:
+        return {str(k).lower().rstrip("."): str(v) for k, v in (self.host_overrides or {}).items()}
+
+
+class EndpointQuerySet(models.QuerySet):
+    def for_user(self, user):
+        from portal.roles import Perm, has_perm
+
+        return self if has_perm(user, Perm.VIEW_ENDPOINTS) else self.none()
+
+    def due(self, now=None):
+        return self.filter(enabled=True, next_probe_at__lte=now or timezone.now())
+
+
+class Endpoint(models.Model):
+    """One path to Model Studio or PAI-EAS, as callers in `vpc` (or on the internet) use it."""
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    url = models.CharField(
+        max_length=300, help_text="Base URL: scheme and host (EAS: with /api/predict/{service})"
+    )
+    host = models.CharField(max_length=253, editable=False, db_index=True)
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        related_name="endpoints",
+        help_text="Where the endpoint is (cross-region: the source VPC's region).",
+    )
+    service_region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cross_region_endpoints",
+        help_text="Cross-region only: the Model Studio region reached (Beijing or Singapore).",
+    )
+    vpc = models.ForeignKey(
+        Vpc,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="endpoints",
+        verbose_name="VPC",
+        help_text="The VPC the callers and the probe sit in (required for private kinds).",
+    )
+    endpoint_vpc = models.ForeignKey(
+        Vpc,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hosted_endpoints",
+        help_text="CEN set-ups: the VPC holding the interface endpoint, when not the callers' VPC.",
+    )
+    api_style = models.CharField(
+        "API style", max_length=20, choices=ApiStyle.choices, default=ApiStyle.OPENAI
+    )
+    zones = models.JSONField(
+        default=list, blank=True, help_text="vSwitch zones of the endpoint ENIs"
+    )
+    security_group = models.CharField(max_length=60, blank=True, help_text="e.g. sg-2zeabc123")
+    allows_80_443 = models.BooleanField(
+        "security group allows 80/443",
+        null=True,
+        blank=True,
+        help_text="Inbound TCP 80 and 443 from the callers' CIDR (unknown if empty).",
+    )
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="endpoints",
+        help_text="The workspace whose key the probes use (same region).",
+    )
+    eas_token = models.ForeignKey(
+        EasToken, on_delete=models.PROTECT, null=True, blank=True, related_name="endpoints"
+    )
+    check_model = models.ForeignKey(
+        CatalogModel,
+        verbose_name="model to check",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Probe the permission to call this model (a request rejected before billing).",
+    )
+    model_call_check = models.BooleanField(
+        default=False,
+        help_text="Also send a billed 1-token completion for check_model and record its cost.",
+    )
+    interval_s = models.PositiveIntegerField("probe interval (s)", default=60)
+    latency_threshold_ms = models.PositiveIntegerField(
+        "slow above (ms)", default=3000, help_text="A probe slower than this is 'slow' (degraded)."
+    )
+    enabled = models.BooleanField(default=True)
+
+    # Probe state, written only by the probe tasks.
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.UNKNOWN, db_index=True
+    )
+    diagnosis = models.CharField(max_length=40, blank=True)
+    status_message = models.CharField(max_length=500, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+    last_total_ms = models.FloatField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(default=timezone.now, db_index=True)
+    probe_claim = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EndpointQuerySet.as_manager()
+    audit_fields = (
+        "name",
+        "kind",
+        "url",
+        "region_id",
+        "service_region_id",
+        "vpc",
+        "endpoint_vpc",
+        "api_style",
+        "zones",
+        "security_group",
+        "allows_80_443",
+        "workspace",
+        "eas_token",
+        "check_model",
+        "model_call_check",
+        "interval_s",
+        "latency_threshold_ms",
+        "enabled",
+    )
+
+    MIN_INTERVAL_S = 10
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["enabled", "next_probe_at"], name="endpoint_due"),
+            models.Index(fields=["region", "kind"], name="endpoint_region_kind"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # Store the base URL in its normal form: scheme and host (EAS: plus the service
+        # path), so a pasted ".../compatible-mode/v1/chat/completions" never doubles up.
+        try:
+            parsed = self.parsed()
+        except ValueError:
+            self.host = ""
+        else:
+            self.url, self.host = parsed.url, parsed.host
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("endpoint-detail", args=[self.pk])
+
+    def clean(self):
+        from ..rules import validate_endpoint
+
+        validate_endpoint(self)
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind in PRIVATE_KINDS
+
+    @property
+    def is_eas(self) -> bool:
+        return self.kind in EAS_KINDS
+
+    @property
+    def model_studio_region_id(self) -> str | None:
+        """The Model Studio region whose keys this endpoint takes."""
+        if self.kind == Kind.CROSS_REGION:
+            return self.service_region_id
+        return self.region_id
+
+    def parsed(self):
+        return parse_url(self.url)
+
+    @property
+    def base_url(self) -> str:
+        return base_url(self.url, self.api_style)
+
+    @property
+    def explicit_port(self) -> int | None:
+        try:
+            return self.parsed().port
+        except ValueError:
+            return None
+
+    def checklist(self):
+        from ..rules import checklist
+
+        return checklist(self)

@@ -1,0 +1,273 @@
+"""Between the database and the probe engine: build targets, run them, record the outcomes.
+
+Used by the Celery task, `manage.py probe_now` and the benchmark. Secrets are decrypted
+here, at the moment of use, and live only inside `ProbeTarget` (excluded from repr).
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.crypto import SecretUnavailable
+
+from .choices import EAS_KINDS, ApiStyle
+from .models import ApiKey, EasToken, Endpoint, ModelPrice, ProbeResult, ProbeRun, UsageRecord
+from .probing import ProbeOutcome, ProbeTarget, probe_sync
+
+log = logging.getLogger(__name__)
+
+
+def _active_keys(workspace_ids) -> dict[int, ApiKey]:
+    """The newest active key of each workspace, in one query."""
+    keys: dict[int, ApiKey] = {}
+    for key in ApiKey.objects.filter(
+        workspace_id__in=workspace_ids, revoked_at__isnull=True
+    ).order_by("workspace_id", "-created_at"):
+        keys.setdefault(key.workspace_id, key)
+    return keys
+
+
+def _fallback_models(endpoints) -> dict[int, str]:
+    """A model each workspace may call, for styles whose cheapest check names a model."""
+    needed = {
+        e.workspace_id
+        for e in endpoints
+        if e.workspace_id
+        and not e.check_model_id
+        and e.api_style in (ApiStyle.DASHSCOPE, ApiStyle.ANTHROPIC)
+    }
+    models: dict[int, str] = {}
+    for endpoint in endpoints:
+        ws = endpoint.workspace
+        if ws is not None and ws.pk in needed and ws.pk not in models:
+            model = ws.callable_models().order_by("name").values_list("name", flat=True).first()
+            models[ws.pk] = model
+    return models
+
+
+def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
+    """One ProbeTarget per endpoint, and why an endpoint has no credentials (by id)."""
+    endpoints = list(endpoints)
+    keys = _active_keys({e.workspace_id for e in endpoints if e.workspace_id})
+    fallback = _fallback_models(endpoints)
+    timeout = settings.PORTAL_PROBE_TIMEOUT_S
+    targets, missing = [], {}
+    for endpoint in endpoints:
+        secret = None
+        try:
+            if endpoint.kind in EAS_KINDS:
+                if endpoint.eas_token_id and endpoint.eas_token.revoked_at is None:
+                    secret = endpoint.eas_token.reveal()
+                else:
+                    missing[endpoint.pk] = (
+                        "The endpoint has no active EAS token: add one on its edit page."
+                    )
+            elif endpoint.workspace_id:
+                key = keys.get(endpoint.workspace_id)
+                if key is not None:
+                    secret = key.reveal()
+                else:
+                    missing[endpoint.pk] = (
+                        f"Workspace {endpoint.workspace.name} has no active API key: add one on its page."
+                    )
+        except SecretUnavailable as exc:
+            missing[endpoint.pk] = str(exc)
+        vpc = endpoint.vpc
+        model = (
+            endpoint.check_model.name
+            if endpoint.check_model_id
+            else fallback.get(endpoint.workspace_id)
+        )
+        targets.append(
+            ProbeTarget(
+                url=endpoint.url,
+                kind=endpoint.kind,
+                api_style=endpoint.api_style,
+                secret=secret,
+                resolver=vpc.resolver if vpc else None,
+                host_overrides=vpc.overrides_for_probe() if vpc else {},
+                check_model=model,
+                model_call=endpoint.model_call_check and bool(endpoint.check_model_id),
+                slow_ms=float(endpoint.latency_threshold_ms),
+                timeout_s=timeout,
+                endpoint_id=endpoint.pk,
+            )
+        )
+    return targets, missing
+
+
+def load_endpoints(endpoint_ids):
+    return list(
+        Endpoint.objects.filter(pk__in=endpoint_ids).select_related(
+            "vpc",
+            "workspace",
+            "workspace__region",
+            "eas_token",
+            "check_model",
+            "region",
+            "service_region",
+        )
+    )
+
+
+def run_probes(endpoint_ids, run_id=None, source: str = "schedule") -> list[ProbeResult]:
+    """Probe the endpoints and record the results; returns the stored rows."""
+    endpoints = load_endpoints(endpoint_ids)
+    if not endpoints:
+        return []
+    targets, missing = build_targets(endpoints)
+    outcomes = probe_sync(targets, concurrency=settings.PORTAL_PROBE_CONCURRENCY)
+    return record(endpoints, outcomes, missing, run_id=run_id, source=source)
+
+
+def record(endpoints, outcomes: list[ProbeOutcome], missing=None, run_id=None, source="schedule"):
+    """Store outcomes, update each endpoint's status, touch keys, account usage. Bulk only."""
+    missing = missing or {}
+    now = timezone.now()
+    by_id = {e.pk: e for e in endpoints}
+    rows, changed = [], []
+    for outcome in outcomes:
+        endpoint = by_id[outcome.endpoint_id]
+        message = outcome.message
+        if outcome.diagnosis == "auth_rejected" and endpoint.pk in missing:
+            message = f"{missing[endpoint.pk]} (DNS, TCP and TLS passed; the request went without credentials.)"
+        rows.append(
+            ProbeResult(
+                endpoint=endpoint,
+                run_id=run_id,
+                started_at=outcome.started_at,
+                status=outcome.status,
+                diagnosis=outcome.diagnosis,
+                message=message[:500],
+                fix=outcome.fix[:500],
+                failed_phase=outcome.failed_phase or "",
+                addresses=[a.as_json() for a in outcome.addresses],
+                cname_chain=outcome.cname_chain,
+                http_status=outcome.http_status,
+                tls_days_left=outcome.tls_days_left,
+                request_id=(outcome.request_id or "")[:80],
+                source=source,
+                **vars(outcome.phases),
+            )
+        )
+        if outcome.status != endpoint.status:
+            endpoint.status_changed_at = now
+        endpoint.status = outcome.status
+        endpoint.diagnosis = outcome.diagnosis
+        endpoint.status_message = message[:500]
+        endpoint.last_probe_at = now
+        endpoint.last_total_ms = outcome.phases.total_ms
+        changed.append(endpoint)
+    with transaction.atomic():
+        ProbeResult.objects.bulk_create(rows, batch_size=500)
+        Endpoint.objects.bulk_update(
+            changed,
+            [
+                "status",
+                "diagnosis",
+                "status_message",
+                "status_changed_at",
+                "last_probe_at",
+                "last_total_ms",
+            ],
+            batch_size=500,
+        )
+        _touch_credentials(endpoints, outcomes, missing, now)
+        _account_usage(endpoints, outcomes)
+    if run_id is not None:
+        ProbeRun(pk=run_id).advance(len(rows))
+    return rows
+
+
+def _touch_credentials(endpoints, outcomes, missing, now):
+    used_ws, used_eas = set(), set()
+    by_id = {e.pk: e for e in endpoints}
+    for outcome in outcomes:
+        endpoint = by_id[outcome.endpoint_id]
+        if endpoint.pk in missing or outcome.http_status is None:
+            continue
+        if endpoint.kind in EAS_KINDS:
+            used_eas.add(endpoint.eas_token_id)
+        elif endpoint.workspace_id:
+            used_ws.add(endpoint.workspace_id)
+    if used_ws:
+        keys = _active_keys(used_ws)
+        ApiKey.objects.filter(pk__in=[k.pk for k in keys.values()]).update(last_used_at=now)
+    if used_eas:
+        EasToken.objects.filter(pk__in=used_eas).update(last_used_at=now)
+
+
+def _account_usage(endpoints, outcomes):
+    """A model-call check is billed: record its tokens and cost against the workspace."""
+    by_id = {e.pk: e for e in endpoints}
+    currencies = {e.workspace_id: e.workspace.currency for e in endpoints if e.workspace_id}
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for outcome in outcomes:
+        endpoint = by_id[outcome.endpoint_id]
+        if not outcome.usage or not endpoint.workspace_id:
+            continue
+        key = (endpoint.workspace_id, outcome.usage["model"], endpoint.workspace.region_id)
+        totals[key][0] += 1
+        totals[key][1] += outcome.usage["input_tokens"]
+        totals[key][2] += outcome.usage["output_tokens"]
+    if not totals:
+        return
+    day = timezone.localdate()
+    prices = {
+        (p.model.name, p.region_id): p
+        for p in ModelPrice.objects.filter(model__name__in={k[1] for k in totals}).select_related(
+            "model"
+        )
+    }
+    for (workspace_id, model, region_id), (requests, tokens_in, tokens_out) in totals.items():
+        price = prices.get((model, region_id))
+        cost = price.cost(tokens_in, tokens_out) if price else 0
+        currency = price.currency if price else currencies[workspace_id]
+        row, _ = UsageRecord.objects.get_or_create(
+            workspace_id=workspace_id,
+            model_name=model,
+            day=day,
+            source="probe",
+            defaults={"currency": currency},
+        )
+        UsageRecord.objects.filter(pk=row.pk).update(
+            requests=F("requests") + requests,
+            input_tokens=F("input_tokens") + tokens_in,
+            output_tokens=F("output_tokens") + tokens_out,
+            cost=F("cost") + cost,
+        )
+
+
+def claim_due(limit: int = 10_000) -> list[int]:
+    """Claim the endpoints that are due with a conditional update: two dispatchers never
+    claim the same endpoint, and each claimed endpoint's next probe is set at once."""
+    now = timezone.now()
+    due = (
+        Endpoint.objects.due(now).order_by("next_probe_at").values_list("pk", "interval_s")[:limit]
+    )
+    by_interval: dict[int, list[int]] = defaultdict(list)
+    for pk, interval in due:
+        by_interval[interval].append(pk)
+    if not by_interval:
+        return []
+    claim = uuid.uuid4()
+    for interval, ids in by_interval.items():
+        Endpoint.objects.filter(pk__in=ids, next_probe_at__lte=now).update(
+            probe_claim=claim, next_probe_at=now + timedelta(seconds=interval)
+        )
+    return list(Endpoint.objects.filter(probe_claim=claim).values_list("pk", flat=True))
+
+
+def release(endpoint_ids) -> None:
+    """Make endpoints due again (their probes could not be queued)."""
+    Endpoint.objects.filter(pk__in=endpoint_ids).update(next_probe_at=timezone.now())
+
+
+def start_run(endpoint_ids, user) -> ProbeRun:
+    return ProbeRun.objects.create(requested_by=user, total=len(endpoint_ids))

@@ -1,0 +1,165 @@
+"""Core models: people, their roles, their API tokens, and the audit trail."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    OPS = "ops", "Ops"
+    LEAD = "lead", "Team lead"
+
+
+class User(AbstractUser):
+    """A person who signs in. What they may do follows from `role` (see portal.roles)."""
+
+    role = models.CharField(
+        max_length=10,
+        choices=Role.choices,
+        default=Role.LEAD,
+        help_text="admin: everything; ops: endpoints and probes; lead: own workspaces' costs.",
+    )
+
+    def save(self, *args, **kwargs):
+        # Superusers made by `createsuperuser` are admins; admins may use the Django admin.
+        if self.is_superuser:
+            self.role = Role.ADMIN
+        if self.role == Role.ADMIN:
+            self.is_staff = True
+        super().save(*args, **kwargs)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == Role.OPS
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == Role.LEAD
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API. Only a SHA-256 digest is stored.
+
+    The token reads `ap_<prefix><secret>`; the prefix finds the row, the digest is
+    compared in constant time. The full token is shown once, at creation.
+    """
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'CI export'.")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} (ap_{self.prefix}…)"
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name: str) -> tuple["ApiToken", str]:
+        """Create a token; returns the row and the plaintext, which is never stored."""
+        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+        while True:
+            prefix = "".join(secrets.choice(alphabet) for _ in range(cls.PREFIX_LENGTH))
+            if not cls.objects.filter(prefix=prefix).exists():
+                break
+        plaintext = f"ap_{prefix}{secrets.token_urlsafe(30).replace('-', 'x').replace('_', 'y')}"
+        token = cls.objects.create(
+            user=user, name=name, prefix=prefix, digest=cls._digest(plaintext)
+        )
+        return token, plaintext
+
+    @classmethod
+    def authenticate(cls, plaintext: str):
+        """The active token's user, or None. Touches last_used_at at most once a minute."""
+        if not plaintext.startswith("ap_") or len(plaintext) < 3 + cls.PREFIX_LENGTH + 10:
+            return None
+        prefix = plaintext[3 : 3 + cls.PREFIX_LENGTH]
+        token = cls.objects.active().select_related("user").filter(prefix=prefix).first()
+        if token is None or not hmac.compare_digest(token.digest, cls._digest(plaintext)):
+            return None
+        if not token.user.is_active:
+            return None
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user
+
+    @property
+    def display(self) -> str:
+        return f"ap_{self.prefix}…"
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, when; with a before/after of non-secret fields."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        DELETE = "delete", "Deleted"
+        GRANT = "grant", "Granted"
+        REVOKE = "revoke", "Revoked"
+        ROTATE = "rotate", "Rotated"
+        PROBE = "probe", "Probe triggered"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(
+        max_length=150, help_text="Username at the time, kept if the user is deleted."
+    )
+    source = models.CharField(max_length=10, default="web", help_text="web, api, cli or system")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    target_type = models.CharField(
+        max_length=50, db_index=True, help_text="e.g. workspace, api key"
+    )
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200)
+    changes = models.JSONField(
+        default=dict, blank=True, help_text='{"before": {...}, "after": {...}} of non-secret fields'
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self):
+        return f"{self.actor_label} {self.action} {self.target_type} {self.target_repr}"
+
+    @property
+    def changed_fields(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for every field whose value differs."""
+        before = self.changes.get("before") or {}
+        after = self.changes.get("after") or {}
+        keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

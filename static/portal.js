@@ -1,0 +1,57 @@
+// Access Portal: small behaviours on top of htmx. No framework, no CDN.
+(function () {
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.htmx) return;
+    // Swap 422 (form with errors) like a success; other 4xx/5xx raise htmx:responseError.
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "422", swap: true },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  });
+
+  // A failed htmx request says so instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var box = document.getElementById("messages");
+    if (!box) return;
+    var status = event.detail.xhr.status;
+    var text = status === 403 ? "Your role may not do this." : "The request failed (" + status + "). Try again.";
+    box.insertAdjacentHTML("beforeend", '<div class="alert alert-danger py-2" role="alert"></div>');
+    box.lastElementChild.textContent = text;
+  });
+
+  // Copy buttons: <button data-copy-target="#id">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    var text = source.innerText;
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      var area = document.createElement("textarea");
+      area.value = text; document.body.appendChild(area); area.select();
+      document.execCommand("copy"); area.remove(); done();
+    }
+  });
+
+  // Charts: <canvas data-chart='{"type": ..., "data": ..., "options": ...}'>, drawn on load and after swaps.
+  function drawCharts(root) {
+    if (!window.Chart) return;
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (canvas._chart) canvas._chart.destroy();
+      var config = JSON.parse(canvas.getAttribute("data-chart"));
+      config.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false }, config.options || {});
+      canvas._chart = new Chart(canvas, config);
+    });
+  }
+  window.addEventListener("load", function () { drawCharts(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+})();
