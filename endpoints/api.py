@@ -14,7 +14,8 @@ from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from portal import audit
-from portal.roles import Perm, ensure
+from portal.api import requires
+from portal.roles import Perm
 
 from .access import get_endpoint_for_user, get_workspace_for_user
 from .choices import EAS_KINDS, ApiStyle, Kind
@@ -67,17 +68,23 @@ def _region(code: str, field: str = "region", model_studio: bool = False) -> Reg
     return region
 
 
-@workspaces.get("/workspaces", response=list[WorkspaceOut], summary="Workspaces you may see")
+@workspaces.get(
+    "/workspaces",
+    response=list[WorkspaceOut],
+    summary="Workspaces you may see",
+    auth=requires(Perm.VIEW_WORKSPACES),
+)
 def list_workspaces(request):
-    ensure(request.user, Perm.VIEW_WORKSPACES)
     return Workspace.objects.for_user(request.user)
 
 
 @workspaces.post(
-    "/workspaces", response={201: WorkspaceOut}, summary="Register a workspace (admin)"
+    "/workspaces",
+    response={201: WorkspaceOut},
+    summary="Register a workspace (admin)",
+    auth=requires(Perm.MANAGE_WORKSPACES),
 )
 def create_workspace(request, payload: WorkspaceIn):
-    ensure(request.user, Perm.MANAGE_WORKSPACES)
     region = _region(payload.region)
     workspace = Workspace(
         slug=payload.slug,
@@ -127,10 +134,14 @@ def list_keys(request, slug: str):
     return workspace.api_keys.all()
 
 
-@workspaces.post("/workspaces/{slug}/keys", response={201: KeyCreated}, summary="Add a key (admin)")
+@workspaces.post(
+    "/workspaces/{slug}/keys",
+    response={201: KeyCreated},
+    summary="Add a key (admin)",
+    auth=requires(Perm.MANAGE_WORKSPACES),
+)
 def add_key(request, slug: str, payload: KeyIn):
     workspace = get_workspace_for_user(request.user, slug)
-    ensure(request.user, Perm.MANAGE_WORKSPACES)
     secret = payload.secret.strip()
     errors, warnings = check_api_key_secret(secret)
     label = payload.label.strip()
@@ -165,11 +176,13 @@ def add_key(request, slug: str, payload: KeyIn):
 
 
 @workspaces.delete(
-    "/workspaces/{slug}/keys/{key_id}", response={204: None}, summary="Revoke a key (admin)"
+    "/workspaces/{slug}/keys/{key_id}",
+    response={204: None},
+    summary="Revoke a key (admin)",
+    auth=requires(Perm.MANAGE_WORKSPACES),
 )
 def revoke_key(request, slug: str, key_id: int):
     workspace = get_workspace_for_user(request.user, slug)
-    ensure(request.user, Perm.MANAGE_WORKSPACES)
     key = get_object_or_404(ApiKey, pk=key_id, workspace=workspace)
     if key.revoked_at is None:
         before = audit.snapshot(key)
@@ -196,11 +209,13 @@ def get_models(request, slug: str):
 
 
 @workspaces.put(
-    "/workspaces/{slug}/models", response=ModelsBody, summary="Replace the grant set (admin)"
+    "/workspaces/{slug}/models",
+    response=ModelsBody,
+    summary="Replace the grant set (admin)",
+    auth=requires(Perm.MANAGE_WORKSPACES),
 )
 def put_models(request, slug: str, payload: ModelsBody):
     workspace = get_workspace_for_user(request.user, slug)
-    ensure(request.user, Perm.MANAGE_WORKSPACES)
     workspace.set_grants(payload.models, request.user, source="api")
     return {
         "models": list(workspace.callable_models().order_by("name").values_list("name", flat=True))
@@ -242,15 +257,18 @@ def _vpc_out(vpc: Vpc) -> dict:
     }
 
 
-@network.get("/vpcs", response=list[VpcOut], summary="VPCs")
+@network.get("/vpcs", response=list[VpcOut], summary="VPCs", auth=requires(Perm.VIEW_ENDPOINTS))
 def list_vpcs(request):
-    ensure(request.user, Perm.VIEW_ENDPOINTS)
     return [_vpc_out(v) for v in Vpc.objects.prefetch_related("connected_vpcs")]
 
 
-@network.post("/vpcs", response={201: VpcOut}, summary="Register a VPC (admin)")
+@network.post(
+    "/vpcs",
+    response={201: VpcOut},
+    summary="Register a VPC (admin)",
+    auth=requires(Perm.MANAGE_ENDPOINTS),
+)
 def create_vpc(request, payload: VpcIn):
-    ensure(request.user, Perm.MANAGE_ENDPOINTS)
     region = _region(payload.region)
     vpc = Vpc(
         vpc_id=payload.vpc_id,
@@ -473,6 +491,7 @@ def _save(endpoint: Endpoint) -> None:
     "/endpoints",
     response=list[EndpointOut],
     summary="Endpoints (filter by region, vpc, kind, status)",
+    auth=requires(Perm.VIEW_ENDPOINTS),
 )
 def list_endpoints(
     request,
@@ -485,7 +504,6 @@ def list_endpoints(
     limit: int | None = None,
     offset: int = 0,
 ):
-    ensure(request.user, Perm.VIEW_ENDPOINTS)
     params = {
         "region": region,
         "vpc": vpc,
@@ -505,9 +523,13 @@ def list_endpoints(
     return [_endpoint_out(e) for e in queryset]
 
 
-@network.post("/endpoints", response={201: EndpointOut}, summary="Register an endpoint (admin)")
+@network.post(
+    "/endpoints",
+    response={201: EndpointOut},
+    summary="Register an endpoint (admin)",
+    auth=requires(Perm.MANAGE_ENDPOINTS),
+)
 def create_endpoint(request, payload: EndpointIn):
-    ensure(request.user, Perm.MANAGE_ENDPOINTS)
     endpoint = Endpoint(created_by=request.user)
     _apply(endpoint, payload.dict(), request.user)
     _save(endpoint)
@@ -516,17 +538,23 @@ def create_endpoint(request, payload: EndpointIn):
     return 201, _endpoint_out(endpoint, warnings)
 
 
-@network.get("/endpoints/{endpoint_id}", response=EndpointOut, summary="One endpoint")
+@network.get(
+    "/endpoints/{endpoint_id}",
+    response=EndpointOut,
+    summary="One endpoint",
+    auth=requires(Perm.VIEW_ENDPOINTS),
+)
 def get_endpoint(request, endpoint_id: int):
-    ensure(request.user, Perm.VIEW_ENDPOINTS)
     return _endpoint_out(get_endpoint_for_user(request.user, endpoint_id))
 
 
 @network.patch(
-    "/endpoints/{endpoint_id}", response=EndpointOut, summary="Change an endpoint (admin)"
+    "/endpoints/{endpoint_id}",
+    response=EndpointOut,
+    summary="Change an endpoint (admin)",
+    auth=requires(Perm.MANAGE_ENDPOINTS),
 )
 def patch_endpoint(request, endpoint_id: int, payload: EndpointPatch):
-    ensure(request.user, Perm.MANAGE_ENDPOINTS)
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     before = audit.snapshot(endpoint)
     _apply(endpoint, payload.dict(exclude_unset=True), request.user)
@@ -544,10 +572,12 @@ def patch_endpoint(request, endpoint_id: int, payload: EndpointPatch):
 
 
 @network.delete(
-    "/endpoints/{endpoint_id}", response={204: None}, summary="Delete an endpoint (admin)"
+    "/endpoints/{endpoint_id}",
+    response={204: None},
+    summary="Delete an endpoint (admin)",
+    auth=requires(Perm.MANAGE_ENDPOINTS),
 )
 def delete_endpoint(request, endpoint_id: int):
-    ensure(request.user, Perm.MANAGE_ENDPOINTS)
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     audit.record(request.user, "delete", endpoint, before=audit.snapshot(endpoint), source="api")
     endpoint.delete()
@@ -561,15 +591,22 @@ class Snippets(Schema):
     anthropic_python: str | None = None
 
 
-@network.get("/endpoints/{endpoint_id}/snippets", response=Snippets, summary="Ready-to-paste code")
+@network.get(
+    "/endpoints/{endpoint_id}/snippets",
+    response=Snippets,
+    summary="Ready-to-paste code",
+    auth=requires(Perm.VIEW_ENDPOINTS),
+)
 def get_snippets(request, endpoint_id: int):
-    ensure(request.user, Perm.VIEW_ENDPOINTS)
     return snippets_for(get_endpoint_for_user(request.user, endpoint_id))
 
 
-@network.get("/endpoints/{endpoint_id}/probes", summary="Stored probe results, newest first")
+@network.get(
+    "/endpoints/{endpoint_id}/probes",
+    summary="Stored probe results, newest first",
+    auth=requires(Perm.VIEW_ENDPOINTS),
+)
 def list_probes(request, endpoint_id: int, limit: int = 20):
-    ensure(request.user, Perm.VIEW_ENDPOINTS)
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     limit = max(1, min(limit, 1000))
     return [r.as_json() for r in endpoint.probe_results.all()[:limit]]
@@ -581,13 +618,15 @@ class RunOut(Schema):
 
 
 @network.post(
-    "/endpoints/{endpoint_id}/probe", response={202: RunOut}, summary="Probe now (ops, admin)"
+    "/endpoints/{endpoint_id}/probe",
+    response={202: RunOut},
+    summary="Probe now (ops, admin)",
+    auth=requires(Perm.TRIGGER_PROBES),
 )
 def trigger_probe(request, endpoint_id: int):
     from .probe_runner import start_run
     from .tasks import fan_out
 
-    ensure(request.user, Perm.TRIGGER_PROBES)
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     run = start_run([endpoint.pk], request.user)
     transaction.on_commit(lambda: fan_out([endpoint.pk], run_id=str(run.pk), source="manual"))

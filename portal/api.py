@@ -16,19 +16,34 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from .models import ApiToken
-from .roles import perms_for
+from .roles import Perm, ensure, perms_for
 
 
 class TokenAuth(HttpBearer):
+    """Bearer token auth that also checks the role, before the body is even parsed:
+    no token is a 401, a role without `perm` a 403, and only then is bad input a 400."""
+
     openapi_description = (
         "A personal API token from your profile page: `Authorization: Bearer ap_…`"
     )
 
+    def __init__(self, perm: Perm | None = None):
+        super().__init__()
+        self.perm = perm
+
     def authenticate(self, request, token):
         user = ApiToken.authenticate(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            return None
+        request.user = user
+        if self.perm is not None:
+            ensure(user, self.perm)  # PermissionDenied: the 403 handler below answers
         return user
+
+
+def requires(perm: Perm) -> TokenAuth:
+    """`auth=requires(Perm.X)` on a route: the role table in portal.roles decides."""
+    return TokenAuth(perm)
 
 
 api = NinjaAPI(
