@@ -35,6 +35,16 @@ class Kind(models.TextChoices):
     EAS_VPC = "eas_vpc", "PAI-EAS, VPC address"
 
 
+KIND_SHORT = {
+    Kind.PUBLIC: "Public",
+    Kind.PRIVATELINK_DEFAULT: "PrivateLink",
+    Kind.PRIVATELINK_CUSTOM: "PL custom domain",
+    Kind.CROSS_REGION: "Cross-region",
+    Kind.FINANCE_PRIVATELINK: "Finance PL",
+    Kind.EAS_PUBLIC: "EAS public",
+    Kind.EAS_VPC: "EAS VPC",
+}
+
 PRIVATE_KINDS = frozenset(
     {
         Kind.PRIVATELINK_DEFAULT,

@@ -90,7 +90,7 @@ def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
                 kind=endpoint.kind,
                 api_style=endpoint.api_style,
                 secret=secret,
-                resolver=vpc.resolver if vpc else None,
+                resolver=vpc.resolver if vpc else settings.PORTAL_PROBE_RESOLVER,
                 host_overrides=vpc.overrides_for_probe() if vpc else {},
                 check_model=model,
                 model_call=endpoint.model_call_check and bool(endpoint.check_model_id),

@@ -350,6 +350,14 @@ class Resolution:
     cname_chain: list[str]
 
 
+@lru_cache(maxsize=1)
+def _system_nameservers() -> tuple[str, ...]:
+    try:
+        return tuple(dns.resolver.Resolver(configure=True).nameservers)
+    except dns.resolver.NoResolverConfiguration:
+        return ()
+
+
 def _parse_resolver(text: str) -> tuple[str, int]:
     text = text.strip()
     if text.startswith("["):
@@ -396,18 +404,22 @@ async def resolve(
             "dns_error", f"More than {MAX_CNAME_HOPS} CNAMEs from {host}: a loop?", Phase.RESOLVE
         )
 
-    dns_resolver = dns.asyncresolver.Resolver(configure=resolver is None)
-    if resolver is not None:
-        address, port = _parse_resolver(resolver)
-        if not policy.allows(address):
-            raise Finding(
-                "egress_refused",
-                f"Did not query the resolver {address}: it is outside the networks this portal may "
-                f"reach ({policy.describe()}).",
-                Phase.RESOLVE,
-            )
-        dns_resolver.nameservers = [address]
-        dns_resolver.port = port
+    # The system resolver is an address like any other: the egress guard covers it too.
+    nameservers = (
+        [_parse_resolver(resolver)] if resolver else [(ns, 53) for ns in _system_nameservers()]
+    )
+    refused = [ns for ns, _ in nameservers if not policy.allows(ns)]
+    if not nameservers or refused:
+        which = f"resolver {', '.join(refused)}" if refused else "no resolver configured"
+        raise Finding(
+            "egress_refused",
+            f"Did not resolve {host}: {which} is outside the networks this portal may reach "
+            f"({policy.describe()}). Give the VPC a resolver, or set PORTAL_PROBE_RESOLVER.",
+            Phase.RESOLVE,
+        )
+    dns_resolver = dns.asyncresolver.Resolver(configure=False)
+    dns_resolver.nameservers = [ns for ns, _ in nameservers]
+    dns_resolver.port = nameservers[0][1]
     dns_resolver.lifetime = timeout
     dns_resolver.timeout = timeout
     dns_resolver.cache = None
@@ -1064,13 +1076,22 @@ async def _exchange_phases(
             **extra,
         )
     return _outcome(
-        target,
-        "ok",
-        f"{result.status} from {host} in {phases.total_ms:.0f} ms.",
-        None,
-        usage=usage,
-        **extra,
+        target, "ok", _success(request, target, host, phases), None, usage=usage, **extra
     )
+
+
+def _success(request: Request, target: ProbeTarget, host: str, phases: Phases) -> str:
+    """What a passing probe proved, in words."""
+    took = f"{phases.total_ms:.0f} ms"
+    credential = "EAS token" if target.kind in EAS_KINDS else "key"
+    if request.validation:
+        return (
+            f"{host} accepted the {credential} and the permission to call {target.check_model} in {took} "
+            "(the check request is refused before billing, as intended)."
+        )
+    if target.secret:
+        return f"{host} answered and accepted the {credential} in {took}."
+    return f"{host} answered in {took} (no credentials to check)."
 
 
 async def _model_call(target, address, port, parsed, host_header, base_path) -> dict | None:

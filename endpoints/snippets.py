@@ -19,9 +19,11 @@ def _model_for(endpoint) -> str:
     if endpoint.check_model_id:
         return endpoint.check_model.name
     if endpoint.workspace_id:
-        model = endpoint.workspace.callable_models().order_by("name").first()
-        if model is not None:
-            return model.name
+        names = list(
+            endpoint.workspace.callable_models().order_by("name").values_list("name", flat=True)
+        )
+        if names:  # the docs' example model when the workspace may call it
+            return "qwen-plus" if "qwen-plus" in names else names[0]
     return "qwen-plus"
 
 

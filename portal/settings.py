@@ -223,6 +223,9 @@ CELERY_BEAT_SCHEDULE = {
 # Probing. Unset, production may probe private, shared (100.64/10) and public
 # networks but never loopback; tests and the demo set 127.0.0.0/8.
 PORTAL_PROBE_ALLOWED_NETWORKS = env_list("PORTAL_PROBE_ALLOWED_NETWORKS")
+# The resolver for endpoints registered without a VPC ("host" or "host:port"); empty: the
+# machine's own resolver (which the egress guard checks like any other address).
+PORTAL_PROBE_RESOLVER = os.environ.get("PORTAL_PROBE_RESOLVER", "").strip() or None
 PORTAL_PROBE_BATCH_SIZE = int(os.environ.get("PORTAL_PROBE_BATCH_SIZE", "50"))
 PORTAL_PROBE_CONCURRENCY = int(os.environ.get("PORTAL_PROBE_CONCURRENCY", "100"))
 PORTAL_PROBE_TIMEOUT_S = float(os.environ.get("PORTAL_PROBE_TIMEOUT_S", "10"))

@@ -173,7 +173,13 @@ def make_workspace(db):
 def make_vpc(db):
     from endpoints.models import Vpc
 
-    def make(vpc_id="vpc-bjtest01", region="cn-beijing", cidr=None, resolver="127.0.0.1:53", overrides=None):
+    def make(
+        vpc_id="vpc-bjtest01",
+        region="cn-beijing",
+        cidr=None,
+        resolver="127.0.0.1:53",
+        overrides=None,
+    ):
         return Vpc.objects.create(
             vpc_id=vpc_id,
             name=vpc_id,
@@ -190,7 +196,9 @@ def make_vpc(db):
 def make_endpoint(db):
     from endpoints.models import Endpoint
 
-    def make(name="ep", url="http://ep-abc123.dashscope.cn-beijing.privatelink.aliyuncs.com", **fields):
+    def make(
+        name="ep", url="http://ep-abc123.dashscope.cn-beijing.privatelink.aliyuncs.com", **fields
+    ):
         fields.setdefault("kind", "privatelink_default")
         fields.setdefault("region_id", "cn-beijing")
         fields.setdefault("zones", ["cn-beijing-a", "cn-beijing-b"])
@@ -261,17 +269,43 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
 
     def start(beat=False):
         worker = start_process(
-            [sys.executable, "-m", "celery", "--app", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "--queues", celery_queue, "--hostname", f"{celery_queue}@%h", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "--app",
+                "portal",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--queues",
+                celery_queue,
+                "--hostname",
+                f"{celery_queue}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             env,
             tmp_path / "worker.log",
         )
         processes.append(worker)
         if beat:
             beat_process = start_process(
-                [sys.executable, "-m", "celery", "--app", "portal", "beat", "--loglevel", "INFO",
-                 "--schedule", str(tmp_path / "beat-schedule")],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "--app",
+                    "portal",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(tmp_path / "beat-schedule"),
+                ],
                 {**env, "PORTAL_DISPATCH_EVERY_S": "1"},
                 tmp_path / "beat.log",
             )
@@ -290,5 +324,7 @@ def wait_for(predicate, timeout=30.0, interval=0.2, message="condition", logs=()
         if value:
             return value
         time.sleep(interval)
-    details = "\n".join(f"--- {p}:\n{Path(p).read_text()[-3000:]}" for p in logs if Path(p).exists())
+    details = "\n".join(
+        f"--- {p}:\n{Path(p).read_text()[-3000:]}" for p in logs if Path(p).exists()
+    )
     raise AssertionError(f"Timed out after {timeout:g} s waiting for {message}.\n{details}")

@@ -30,7 +30,11 @@ PAGES = [
     ("get", "/workspaces/team-a/", {ANON: 302, ADMIN: 200, OPS: 200, LEAD: 200}),
     ("get", "/workspaces/team-b/", {ANON: 302, ADMIN: 200, OPS: 200, LEAD: 404}),
     ("get", "/workspaces/team-a/edit/", {ANON: 302, ADMIN: 200, OPS: 403, LEAD: 403}),
-    ("post", "/workspaces/team-a/models/qwen-max/toggle/", {ANON: 302, ADMIN: 200, OPS: 403, LEAD: 403}),
+    (
+        "post",
+        "/workspaces/team-a/models/qwen-max/toggle/",
+        {ANON: 302, ADMIN: 200, OPS: 403, LEAD: 403},
+    ),
     ("get", "/costs/", {ANON: 302, ADMIN: 200, OPS: 403, LEAD: 200}),
     ("get", "/audit/", {ANON: 302, ADMIN: 200, OPS: 403, LEAD: 403}),
     ("get", "/admin/", {ANON: 302, ADMIN: 200, OPS: 302, LEAD: 302}),
@@ -41,16 +45,31 @@ API = [
     ("get", "/api/v1/workspaces", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 200}),
     ("post", "/api/v1/workspaces", {}, {ANON: 401, ADMIN: 400, OPS: 403, LEAD: 403}),
     ("get", "/api/v1/workspaces/team-a/keys", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 200}),
-    ("post", "/api/v1/workspaces/team-a/keys", {"label": "x", "secret": ""}, {ANON: 401, ADMIN: 400, OPS: 403, LEAD: 403}),
+    (
+        "post",
+        "/api/v1/workspaces/team-a/keys",
+        {"label": "x", "secret": ""},
+        {ANON: 401, ADMIN: 400, OPS: 403, LEAD: 403},
+    ),
     ("get", "/api/v1/workspaces/team-a/models", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 200}),
-    ("put", "/api/v1/workspaces/team-a/models", {"models": ["qwen-plus"]}, {ANON: 401, ADMIN: 200, OPS: 403, LEAD: 403}),
+    (
+        "put",
+        "/api/v1/workspaces/team-a/models",
+        {"models": ["qwen-plus"]},
+        {ANON: 401, ADMIN: 200, OPS: 403, LEAD: 403},
+    ),
     ("get", "/api/v1/workspaces/team-b/models", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 404}),
     ("get", "/api/v1/vpcs", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 403}),
     ("post", "/api/v1/vpcs", {}, {ANON: 401, ADMIN: 400, OPS: 403, LEAD: 403}),
     ("get", "/api/v1/endpoints", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 403}),
     ("post", "/api/v1/endpoints", {}, {ANON: 401, ADMIN: 400, OPS: 403, LEAD: 403}),
     ("get", "/api/v1/endpoints/{ep}", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 403}),
-    ("patch", "/api/v1/endpoints/{ep}", {"interval_s": 120}, {ANON: 401, ADMIN: 200, OPS: 403, LEAD: 403}),
+    (
+        "patch",
+        "/api/v1/endpoints/{ep}",
+        {"interval_s": 120},
+        {ANON: 401, ADMIN: 200, OPS: 403, LEAD: 403},
+    ),
     ("get", "/api/v1/endpoints/{ep}/snippets", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 403}),
     ("get", "/api/v1/endpoints/{ep}/probes", None, {ANON: 401, ADMIN: 200, OPS: 200, LEAD: 403}),
     ("post", "/api/v1/endpoints/{ep}/probe", {}, {ANON: 401, ADMIN: 202, OPS: 202, LEAD: 403}),
@@ -70,21 +89,31 @@ def _cases(table) -> list:
     for method, path, *rest in table:
         expected = rest[-1]
         for persona, status in expected.items():
-            cases.append(pytest.param(method, path, *rest[:-1], persona, status, id=f"{persona}-{method}-{path}"))
+            cases.append(
+                pytest.param(
+                    method, path, *rest[:-1], persona, status, id=f"{persona}-{method}-{path}"
+                )
+            )
     return cases
 
 
 @pytest.mark.parametrize(("method", "path", "persona", "status"), _cases(PAGES))
-def test_it_gives_each_role_the_right_answer_on_pages(world, client_for, method, path, persona, status):
+def test_it_gives_each_role_the_right_answer_on_pages(
+    world, client_for, method, path, persona, status
+):
     client = client_for(world[persona])
     response = getattr(client, method)(path.format(**world))
     assert response.status_code == status
     if status == 302 and persona == ANON:
-        assert response["Location"].startswith("/login/") or response["Location"].startswith("/admin/login/")
+        assert response["Location"].startswith("/login/") or response["Location"].startswith(
+            "/admin/login/"
+        )
 
 
 @pytest.mark.parametrize(("method", "path", "body", "persona", "status"), _cases(API))
-def test_it_gives_each_role_the_right_answer_on_the_api(world, api_client, method, path, body, persona, status):
+def test_it_gives_each_role_the_right_answer_on_the_api(
+    world, api_client, method, path, body, persona, status
+):
     api = api_client(world[persona])
     path = path.format(**world)
     if method in ("get", "delete"):

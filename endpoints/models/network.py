@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from ..choices import EAS_KINDS, PRIVATE_KINDS, ApiStyle, Kind, Status
+from ..choices import EAS_KINDS, KIND_SHORT, PRIVATE_KINDS, ApiStyle, Kind, Status
 from ..domains import base_url, host_problems, parse_url
 from .catalog import CatalogModel, Region
 from .workspaces import EasToken, Workspace
@@ -361,6 +361,10 @@ class Endpoint(models.Model):
         from ..rules import validate_endpoint
 
         validate_endpoint(self)
+
+    @property
+    def kind_short(self) -> str:
+        return KIND_SHORT.get(self.kind, self.kind)
 
     @property
     def is_private(self) -> bool:
