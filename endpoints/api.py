@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from portal import audit
 from portal.api import requires
@@ -99,7 +99,7 @@ def create_workspace(request, payload: WorkspaceIn):
     workspace.full_clean()
     workspace.save()
     audit.record(request.user, "create", workspace, after=audit.snapshot(workspace), source="api")
-    return 201, workspace
+    return Status(201, workspace)
 
 
 class KeyIn(Schema):
@@ -166,13 +166,16 @@ def add_key(request, slug: str, payload: KeyIn):
     key.set_secret(secret)
     key.save()
     audit.record(request.user, "create", key, after=audit.snapshot(key), source="api")
-    return 201, {
-        "id": key.pk,
-        "label": key.label,
-        "fingerprint": key.fingerprint,
-        "created_at": key.created_at,
-        "warnings": warnings,
-    }
+    return Status(
+        201,
+        {
+            "id": key.pk,
+            "label": key.label,
+            "fingerprint": key.fingerprint,
+            "created_at": key.created_at,
+            "warnings": warnings,
+        },
+    )
 
 
 @workspaces.delete(
@@ -191,7 +194,7 @@ def revoke_key(request, slug: str, key_id: int):
         audit.record(
             request.user, "revoke", key, before=before, after=audit.snapshot(key), source="api"
         )
-    return 204, None
+    return Status(204, None)
 
 
 class ModelsBody(Schema):
@@ -297,7 +300,7 @@ def create_vpc(request, payload: VpcIn):
         vpc.save()
         vpc.connected_vpcs.set(connected)
     audit.record(request.user, "create", vpc, after=audit.snapshot(vpc), source="api")
-    return 201, _vpc_out(vpc)
+    return Status(201, _vpc_out(vpc))
 
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -535,7 +538,7 @@ def create_endpoint(request, payload: EndpointIn):
     _save(endpoint)
     audit.record(request.user, "create", endpoint, after=audit.snapshot(endpoint), source="api")
     warnings = [c for c in evaluate(endpoint) if c.state == WARN]
-    return 201, _endpoint_out(endpoint, warnings)
+    return Status(201, _endpoint_out(endpoint, warnings))
 
 
 @network.get(
@@ -581,7 +584,7 @@ def delete_endpoint(request, endpoint_id: int):
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     audit.record(request.user, "delete", endpoint, before=audit.snapshot(endpoint), source="api")
     endpoint.delete()
-    return 204, None
+    return Status(204, None)
 
 
 class Snippets(Schema):
@@ -631,7 +634,7 @@ def trigger_probe(request, endpoint_id: int):
     run = start_run([endpoint.pk], request.user)
     transaction.on_commit(lambda: fan_out([endpoint.pk], run_id=str(run.pk), source="manual"))
     audit.record(request.user, "probe", run, label=f"probe of {endpoint.name}", source="api")
-    return 202, {"run": str(run.pk), "total": run.total}
+    return Status(202, {"run": str(run.pk), "total": run.total})
 
 
 routers = [("/", workspaces), ("/", network)]

@@ -485,11 +485,36 @@ def _ssl_context(ca_file: str | None, verify: bool = True) -> ssl.SSLContext:
     return context
 
 
+class _TimedStreamReader(asyncio.StreamReader):
+    """A StreamReader that notes when bytes reach the process (for the time to first byte).
+
+    `feed_data` runs in the event loop's read callback, as soon as recv() returns: the
+    moment the first byte arrived, not the later moment the waiting coroutine resumes
+    (under load, many other callbacks may run in between).
+    """
+
+    received_at: float | None = None
+
+    def feed_data(self, data: bytes) -> None:
+        if self.received_at is None and data:
+            self.received_at = time.perf_counter()
+        super().feed_data(data)
+
+
+async def _open_connection(address: str, port: int):
+    """asyncio.open_connection(), with a reader that timestamps arriving data."""
+    loop = asyncio.get_running_loop()
+    reader = _TimedStreamReader(loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, address, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 async def _open(address: str, port: int, timeout: float, result: AddressResult):
     start = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port)
+            reader, writer = await _open_connection(address, port)
     except TimeoutError:
         result.error = "timeout"
         return None
@@ -634,6 +659,8 @@ async def exchange(
     if body:
         data += conn.send(h11.Data(data=body))
     data += conn.send(h11.EndOfMessage())
+    if isinstance(reader, _TimedStreamReader):
+        reader.received_at = None  # only what arrives from now on is the answer
     writer.write(data)
     await writer.drain()
     sent = time.perf_counter()
@@ -648,6 +675,11 @@ async def exchange(
             chunk = await reader.read(65536)
             if first_byte is None:
                 first_byte = time.perf_counter()
+                # When the first byte arrived (not when this coroutine resumed), never
+                # before the request was written.
+                received_at = getattr(reader, "received_at", None)
+                if received_at is not None:
+                    first_byte = max(sent, min(received_at, first_byte))
                 timings["phase"] = Phase.TRANSFER
             conn.receive_data(chunk)
             continue

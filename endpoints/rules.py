@@ -401,6 +401,11 @@ def rule_cross_region(ctx: Context):
         )
 
 
+def _eas_token(ep):
+    """The endpoint's EAS token: saved, or given in this very request (not yet saved)."""
+    return ep.eas_token if ep.eas_token_id else getattr(ep, "pending_eas_token", None)
+
+
 def rule_credentials(ctx: Context):
     ep, workspace = ctx.ep, ctx.workspace
     if ctx.kind in EAS_KINDS:
@@ -412,7 +417,7 @@ def rule_credentials(ctx: Context):
                 "PAI-EAS services take an EAS token, not a Model Studio workspace key; leave the workspace empty.",
                 "workspace",
             )
-        token = ep.eas_token if ep.eas_token_id else getattr(ep, "pending_eas_token", None)
+        token = _eas_token(ep)
         if token is None:
             yield Check(
                 "credentials",
@@ -432,7 +437,7 @@ def rule_credentials(ctx: Context):
                 "api_style",
             )
         return
-    if ep.eas_token_id:
+    if _eas_token(ep) is not None:
         yield Check(
             "credentials",
             "Credentials",

@@ -6,6 +6,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as BaseUserManager
 from django.db import models
 from django.utils import timezone
 
@@ -14,6 +15,13 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     OPS = "ops", "Ops"
     LEAD = "lead", "Team lead"
+
+
+class UserManager(BaseUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # `manage.py createsuperuser` makes a portal admin.
+        extra_fields["role"] = Role.ADMIN
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -26,12 +34,11 @@ class User(AbstractUser):
         help_text="admin: everything; ops: endpoints and probes; lead: own workspaces' costs.",
     )
 
+    objects = UserManager()
+
     def save(self, *args, **kwargs):
-        # Superusers made by `createsuperuser` are admins; admins may use the Django admin.
-        if self.is_superuser:
-            self.role = Role.ADMIN
-        if self.role == Role.ADMIN:
-            self.is_staff = True
+        # The role decides: admins (and only admins) may use the Django admin, fully.
+        self.is_staff = self.is_superuser = self.role == Role.ADMIN
         super().save(*args, **kwargs)
 
     @property

@@ -347,7 +347,6 @@ class Command(BaseCommand):
                 logins[username] = secrets.token_urlsafe(9)
                 user = user or User(username=username)
                 user.role = role
-                user.is_superuser = role == Role.ADMIN
                 user.set_password(logins[username])
                 user.save()
         path.write_text(json.dumps(logins))

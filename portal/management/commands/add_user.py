@@ -44,9 +44,7 @@ class Command(BaseCommand):
             password = generated = secrets.token_urlsafe(12)
         if password is not None:
             user.set_password(password)
-        user.role = role
-        user.is_staff = role == Role.ADMIN
-        user.is_superuser = role == Role.ADMIN
+        user.role = role  # save() derives is_staff/is_superuser from the role
         if email:
             user.email = email
         user.save()

@@ -1,0 +1,539 @@
+"""Benchmark the probe engine against the local simulator, with a bare httpx loop as the floor.
+
+    PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 python -m endpoints.bench --out docs/benchmarks.md
+
+Loopback only: the simulator (endpoints/simulator) runs in a child process on 127.0.0.1 and
+every target's host is overridden to 127.0.0.1; the benchmark refuses to run with an egress
+policy wider than 127.0.0.0/8. No Django database is involved: the engine and the simulator
+are plain Python.
+
+One warm-up round of each, then N rounds alternating engine and floor. Each round probes every
+target once: the engine with `probe_many()`, the floor with one shared `httpx.AsyncClient`
+whose pool keeps no connection alive (each request opens its own TCP connection, as each probe
+does). Wall time gives probes/s; process CPU time gives CPU per probe; each probe's time to
+first byte minus the injected latency gives the measurement error. The median round (by wall
+time) is reported, with the spread over rounds. The exit code is 1 when a target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import ipaddress
+import multiprocessing
+import os
+import platform
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
+WORKSPACE = "llm-bench"
+REGION = "cn-beijing"
+HOST_PATTERN = "ep-bench{:04d}.dashscope.cn-beijing.privatelink.aliyuncs.com"
+FAULT_HOSTS = "*.privatelink.aliyuncs.com"
+MODELS_PATH = "/compatible-mode/v1/models"
+
+# The targets the issue sets.
+TARGET_PROBES_PER_S = 300.0
+TARGET_RATIO = 1.5
+TARGET_MEDIAN_ERROR_MS = 2.0
+
+
+# -- the simulator, in its own process ---------------------------------------------------------
+
+
+def _serve_simulator(pipe, key: str, latency_ms: float, port: int, cpu: int | None) -> None:
+    """Child process: serve the simulator on 127.0.0.1 until SIGTERM; send its port first.
+
+    On "stats" from the pipe it answers with its CPU time and, for each request answered
+    since the last call, how long it held the answer beyond the injected latency (from the
+    request parsed to the response written): the simulator's own share of the error.
+    """
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    from endpoints.simulator import Fault, SimState, Simulator
+
+    state = SimState()
+    state.add_workspace(WORKSPACE, REGION, is_default=True)
+    state.add_key(key, WORKSPACE)
+    state.set_fault(FAULT_HOSTS, None, Fault(latency_ms=latency_ms, jitter_ms=0))
+    held_ms: list[float] = []
+
+    async def serve():
+        with tempfile.TemporaryDirectory(prefix="bench-simulator-") as workdir:
+            sim = Simulator(state, http_port=port, tls_port=None, dns_port=None, workdir=workdir)
+            respond = sim._respond
+
+            async def timed_respond(*args):
+                t0 = time.perf_counter()
+                try:
+                    return await respond(*args)
+                finally:
+                    held_ms.append((time.perf_counter() - t0) * 1000 - latency_ms)
+
+            sim._respond = timed_respond  # this instance only
+            await sim.start()
+            # As the management command does: keep long-lived objects out of full collections.
+            gc.collect()
+            gc.freeze()
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+            def on_command():
+                try:
+                    pipe.recv()
+                except EOFError:
+                    loop.remove_reader(pipe.fileno())
+                    stop.set()
+                    return
+                pipe.send((time.process_time(), held_ms[:]))
+                held_ms.clear()
+
+            loop.add_reader(pipe.fileno(), on_command)
+            pipe.send(sim.http_port)
+            await stop.wait()
+            loop.remove_reader(pipe.fileno())
+            await sim.stop()
+
+    asyncio.run(serve())
+
+
+class SimulatorProcess:
+    def __init__(self, key: str, latency_ms: float, port: int = 0, cpu: int | None = None):
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe(duplex=True)
+        self.process = context.Process(
+            target=_serve_simulator,
+            args=(child, key, latency_ms, port, cpu),
+            name="bench-simulator",
+            daemon=True,
+        )
+        self._child = child
+        self.port: int | None = None
+
+    def __enter__(self) -> SimulatorProcess:
+        self.process.start()
+        self._child.close()
+        try:
+            if not self._pipe.poll(60):
+                raise RuntimeError("the simulator did not start within 60 s")
+            self.port = self._pipe.recv()
+        except (EOFError, RuntimeError):
+            self.__exit__()
+            raise RuntimeError(
+                f"the simulator did not start (exit code {self.process.exitcode})"
+            ) from None
+        return self
+
+    def stats(self) -> tuple[float, list[float]]:
+        """(CPU seconds so far, ms held beyond the latency per request since the last call)."""
+        self._pipe.send("stats")
+        return self._pipe.recv()
+
+    def __exit__(self, *exc) -> None:
+        if self.process.is_alive():
+            self.process.terminate()  # SIGTERM: the child closes its listeners
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._pipe.close()
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all processes, /proc/stat)."""
+    try:
+        with open("/proc/stat") as file:
+            fields = file.readline().split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall, this process's CPU, the simulator's CPU and everyone else's CPU over a block."""
+
+    def __init__(self, sim: SimulatorProcess | None):
+        self.sim = sim
+
+    def __enter__(self) -> Meter:
+        if self.sim is not None:
+            self._sim_cpu0 = self.sim.stats()[0]  # also clears the simulator's samples
+        self._busy0 = _busy_cpu_s()
+        self._cpu0, self._t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s = time.perf_counter() - self._t0
+        self.cpu_s = time.process_time() - self._cpu0
+        busy = _busy_cpu_s() - self._busy0
+        self.sim_cpu_s, self.sim_held_ms = 0.0, []
+        if self.sim is not None:
+            sim_cpu, self.sim_held_ms = self.sim.stats()
+            self.sim_cpu_s = sim_cpu - self._sim_cpu0
+        # /proc/stat ticks are coarse (10 ms): a rough figure, never below zero.
+        self.other_cpu_s = max(0.0, busy - self.cpu_s - self.sim_cpu_s)
+
+
+# -- the two contenders -----------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    name: str
+    n: int
+    wall_s: float
+    cpu_s: float
+    ttfb_ms: list[float]  # per successful probe: time to first byte
+    failures: dict[str, int] = field(default_factory=dict)  # what was not up/ok (or 200)
+    latency_ms: float = 0.0
+
+    @property
+    def probes_per_s(self) -> float:
+        return self.n / self.wall_s
+
+    @property
+    def cpu_ms_per_probe(self) -> float:
+        return self.cpu_s * 1000 / self.n
+
+    @property
+    def errors(self) -> list[float]:
+        return [t - self.latency_ms for t in self.ttfb_ms]
+
+    @property
+    def median_error_ms(self) -> float:
+        return statistics.median(self.errors) if self.ttfb_ms else float("nan")
+
+    @property
+    def p95_error_ms(self) -> float:
+        return _percentile(self.errors, 95) if self.ttfb_ms else float("nan")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]  # nearest rank
+
+
+async def engine_round(targets, concurrency: int, latency_ms: float) -> Round:
+    from endpoints.probing import EgressPolicy, probe_many
+
+    policy = EgressPolicy.from_env()
+    gc.collect()
+    c0, t0 = time.process_time(), time.perf_counter()
+    outcomes = await probe_many(targets, concurrency, policy)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    ttfb, failures = [], {}
+    for outcome in outcomes:
+        if (outcome.status, outcome.diagnosis) == ("up", "ok"):
+            ttfb.append(outcome.phases.processing_ms)
+        else:
+            label = f"{outcome.status}/{outcome.diagnosis}"
+            failures[label] = failures.get(label, 0) + 1
+    return Round("engine", len(targets), wall, cpu, ttfb, failures, latency_ms)
+
+
+async def floor_round(targets, port: int, key: str, concurrency: int, latency_ms: float) -> Round:
+    """The same requests through one shared httpx client, a fresh connection each."""
+    import httpx
+
+    limits = httpx.Limits(max_keepalive_connections=0, max_connections=concurrency)
+    url = f"http://{LOOPBACK}:{port}{MODELS_PATH}"
+    semaphore = asyncio.Semaphore(concurrency)
+    ttfb: list[float] = []
+    failures: dict[str, int] = {}
+
+    async def one(client, host):
+        sent = [0.0]
+        first = [0.0]
+
+        async def trace(event, info):
+            # Request written, then response head parsed: httpx's time to first byte.
+            if event == "http11.send_request_body.complete":
+                sent[0] = time.perf_counter()
+            elif event == "http11.receive_response_headers.complete":
+                first[0] = time.perf_counter()
+
+        async with semaphore:
+            try:
+                response = await client.get(
+                    url,
+                    headers={
+                        "Host": host,
+                        "Accept": "application/json",
+                        "Authorization": f"Bearer {key}",
+                    },
+                    extensions={"trace": trace},
+                )
+            except httpx.HTTPError as exc:
+                label = type(exc).__name__
+                failures[label] = failures.get(label, 0) + 1
+                return
+        if response.status_code == 200:
+            ttfb.append((first[0] - sent[0]) * 1000)
+        else:
+            label = f"HTTP {response.status_code}"
+            failures[label] = failures.get(label, 0) + 1
+
+    hosts = [_host_of(t.url) for t in targets]
+    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(client, host) for host in hosts))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return Round("floor", len(targets), wall, cpu, ttfb, failures, latency_ms)
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def check_loopback_only() -> None:
+    """Refuse to run unless the egress policy allows loopback and nothing else."""
+    os.environ.setdefault("PORTAL_PROBE_ALLOWED_NETWORKS", str(LOOPBACK_NET))
+    from endpoints.probing import EgressPolicy
+
+    networks = EgressPolicy.from_env().networks
+    if not networks or any(
+        n.version != 4 or not n.subnet_of(LOOPBACK_NET) for n in networks
+    ):
+        sys.exit(
+            "endpoints.bench: PORTAL_PROBE_ALLOWED_NETWORKS must be within 127.0.0.0/8 "
+            f"(it is {os.environ['PORTAL_PROBE_ALLOWED_NETWORKS']!r})"
+        )
+
+
+def build_targets(n: int, port: int, key: str):
+    from endpoints.probing import ProbeTarget
+
+    targets = []
+    for i in range(1, n + 1):
+        host = HOST_PATTERN.format(i)
+        targets.append(
+            ProbeTarget(
+                url=f"http://{host}:{port}",
+                kind="privatelink_default",
+                api_style="openai",
+                secret=key,
+                host_overrides={host: LOOPBACK},
+                timeout_s=10.0,
+                connect_timeout_s=5.0,
+                endpoint_id=i,
+            )
+        )
+    return targets
+
+
+def machine_facts() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "usable CPUs": str(len(os.sched_getaffinity(0))),
+        "CPU": model,
+        "Python": f"{platform.python_implementation()} {platform.python_version()}",
+        "OS": f"{platform.system()} {platform.release()}",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def median_round(rounds: list[Round]) -> Round:
+    return sorted(rounds, key=lambda r: r.wall_s)[len(rounds) // 2]
+
+
+async def run_rounds(args, port: int, key: str):
+    targets = build_targets(args.endpoints, port, key)
+    engine, floor = [], []
+    for i in range(args.rounds + 1):
+        label = "warm-up" if i == 0 else f"round {i}/{args.rounds}"
+        e = await engine_round(targets, args.concurrency, args.latency_ms)
+        f = await floor_round(targets, port, key, args.concurrency, args.latency_ms)
+        for r in (e, f):
+            print(
+                f"  {label:>11} {r.name:6} {r.probes_per_s:7.1f} probes/s  "
+                f"{r.cpu_ms_per_probe:5.2f} CPU ms/probe  median error {r.median_error_ms:+.2f} ms"
+                + (f"  NOT OK: {r.failures}" if r.failures else ""),
+                flush=True,
+            )
+        if i:
+            engine.append(e)
+            floor.append(f)
+    return engine, floor
+
+
+def evaluate(engine: list[Round], floor: list[Round]) -> tuple[Round, Round, float, list]:
+    e, f = median_round(engine), median_round(floor)
+    ratio = e.wall_s / f.wall_s
+    failures = sum(sum(r.failures.values()) for r in engine)
+    checks = [
+        (
+            f"at least {TARGET_PROBES_PER_S:g} probes/s",
+            f"{e.probes_per_s:.0f} probes/s",
+            e.probes_per_s >= TARGET_PROBES_PER_S,
+        ),
+        (
+            f"within {TARGET_RATIO:g}x of the bare httpx loop",
+            f"{ratio:.2f}x",
+            ratio <= TARGET_RATIO,
+        ),
+        (
+            f"median processing error under {TARGET_MEDIAN_ERROR_MS:g} ms",
+            f"{e.median_error_ms:+.2f} ms",
+            abs(e.median_error_ms) < TARGET_MEDIAN_ERROR_MS,
+        ),
+        (
+            "every engine probe up/ok (all rounds)",
+            f"{failures} not up/ok" if failures else "all up/ok",
+            failures == 0,
+        ),
+    ]
+    return e, f, ratio, checks
+
+
+def _spread(rounds: list[Round]) -> str:
+    rates = [r.probes_per_s for r in rounds]
+    return f"{min(rates):.0f}–{max(rates):.0f}"
+
+
+def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str:
+    lines = [
+        "# Probe engine benchmark",
+        "",
+        "Generated by `endpoints/bench.py`; re-run with `make bench` (it rewrites this file).",
+        "",
+        "## What was measured, and how",
+        "",
+        f"{args.endpoints:,} distinct PrivateLink default-domain endpoints "
+        "(`ep-benchNNNN.dashscope.cn-beijing.privatelink.aliyuncs.com`, plain HTTP, OpenAI style, "
+        "a valid key), each resolved through a static host override to 127.0.0.1, where the "
+        "Model Studio simulator (`endpoints/simulator`) runs in a separate process and answers "
+        f"`GET {MODELS_PATH}` after an injected {args.latency_ms:g} ms latency with zero jitter. "
+        f"The engine probes them all with `probe_many(targets, concurrency={args.concurrency})` "
+        "in this one process: every probe resolves, opens its own TCP connection, sends one "
+        "h11 request and reads the answer, and all phases are timed. The floor is the bare "
+        "minimum the same work costs in Python: one shared `httpx.AsyncClient` with "
+        "`max_keepalive_connections=0` (so each request opens a fresh connection, as each probe "
+        f"does), {args.concurrency} at a time behind a semaphore, the same request with the "
+        "same Host and Authorization headers. One warm-up round of each, then "
+        f"{args.rounds} rounds alternating engine and floor; the table shows the median round "
+        "by wall time. probes/s is targets / wall time; CPU is this process's CPU time "
+        "(`time.process_time()`, user + system, the simulator's excluded) / targets; the "
+        "processing error is each probe's time to first byte (`phases.processing_ms`; for "
+        "httpx, from the request written to the response head parsed, via its trace "
+        f"extension) minus the injected {args.latency_ms:g} ms. Only loopback is used "
+        "(`PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8`).",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in facts.items()),
+        f"| command | `{command}` |",
+        "",
+        "## Results (median round)",
+        "",
+        "| | probes/s | CPU ms/probe | median error | p95 error | wall time | probes/s over "
+        "rounds |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r, rounds in (("engine (`probe_many`)", e, engine), ("floor (bare httpx)", f, floor)):
+        lines.append(
+            f"| {name} | {r.probes_per_s:.0f} | {r.cpu_ms_per_probe:.2f} | "
+            f"{r.median_error_ms:+.2f} ms | {r.p95_error_ms:+.2f} ms | {r.wall_s:.2f} s | "
+            f"{_spread(rounds)} |"
+        )
+    per_round = ", ".join(f"{a.wall_s / b.wall_s:.2f}" for a, b in zip(engine, floor, strict=True))
+    lines += [
+        "",
+        f"Engine / floor wall time: **{ratio:.2f}×** (per round: {per_round}).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | result |",
+        "|---|---|---|",
+        *(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |" for name, value, ok in checks),
+    ]
+    not_ok = {}
+    for r in engine + floor:
+        for label, count in r.failures.items():
+            not_ok[(r.name, label)] = not_ok.get((r.name, label), 0) + count
+    if not_ok:
+        lines += ["", "Probes that did not succeed (all rounds):", ""]
+        lines += [f"- {name}: {label} × {count}" for (name, label), count in not_ok.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m endpoints.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", help="write the Markdown report here (e.g. docs/benchmarks.md)")
+    parser.add_argument("--endpoints", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the simulator to one CPU and this process to another",
+    )
+    args = parser.parse_args(argv)
+    if args.endpoints < 1 or args.rounds < 1 or args.concurrency < 1:
+        parser.error("--endpoints, --rounds and --concurrency must be at least 1")
+    check_loopback_only()
+
+    cpus = sorted(os.sched_getaffinity(0))
+    sim_cpu = cpus[0] if args.pin and len(cpus) > 1 else None
+    if sim_cpu is not None:
+        os.sched_setaffinity(0, set(cpus[1:]))
+    key = "sk-" + secrets.token_hex(16)
+    facts = machine_facts()
+    print(
+        f"Probing {args.endpoints} endpoints, {args.latency_ms:g} ms injected latency, "
+        f"{args.concurrency} concurrent, {args.rounds} rounds (+ warm-up)",
+        flush=True,
+    )
+    with SimulatorProcess(key, args.latency_ms, cpu=sim_cpu) as sim:
+        engine, floor = asyncio.run(run_rounds(args, sim.port, key))
+
+    e, f, ratio, checks = evaluate(engine, floor)
+    print(
+        f"engine {e.probes_per_s:.0f} probes/s ({_spread(engine)}), "
+        f"{e.cpu_ms_per_probe:.2f} CPU ms/probe, error median {e.median_error_ms:+.2f} ms "
+        f"p95 {e.p95_error_ms:+.2f} ms\n"
+        f"floor  {f.probes_per_s:.0f} probes/s ({_spread(floor)}), "
+        f"{f.cpu_ms_per_probe:.2f} CPU ms/probe, error median {f.median_error_ms:+.2f} ms "
+        f"p95 {f.p95_error_ms:+.2f} ms\n"
+        f"engine/floor wall time {ratio:.2f}x"
+    )
+    for name, value, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {value}")
+    if args.out:
+        command = "python -m endpoints.bench " + " ".join(sys.argv[1:] if argv is None else argv)
+        text = render(args, facts, engine, floor, e, f, ratio, checks, command.strip())
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    return 0 if all(ok for _, _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""add_user and create_api_token, as an operator would run them."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from portal.models import AuditEntry, User
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("role", ["admin", "ops", "lead"])
+def test_add_user_creates_a_user_of_each_role(db, role):
+    output = run("add_user", "newbie", "--role", role, "--password", "s3cret-pass-word")
+    user = User.objects.get(username="newbie")
+    assert user.role == role
+    assert user.check_password("s3cret-pass-word")
+    assert user.is_staff is (role == "admin")
+    assert f"Created {role} user newbie" in output
+
+
+def test_add_user_generates_and_prints_a_password_when_none_is_given(db):
+    output = run("add_user", "gen", "--role", "ops")
+    password = output.strip().splitlines()[-1].removeprefix("Password: ")
+    assert User.objects.get(username="gen").check_password(password)
+
+
+def test_add_user_makes_a_lead_of_workspaces(make_workspace):
+    ws = make_workspace("payments")
+    run(
+        "add_user",
+        "pat",
+        "--role",
+        "lead",
+        "--workspace",
+        "payments",
+        "--password",
+        "x-long-password",
+    )
+    membership = ws.memberships.get(user__username="pat")
+    assert membership.is_lead
+
+
+def test_add_user_refuses_an_unknown_workspace_and_creates_nothing(make_workspace):
+    make_workspace("payments")
+    with pytest.raises(CommandError, match="Unknown workspace nope"):
+        run("add_user", "pat", "--role", "lead", "--workspace", "nope")
+    assert not User.objects.filter(username="pat").exists()
+
+
+def test_add_user_updates_an_existing_user(admin):
+    run("add_user", admin.username, "--role", "ops")
+    admin.refresh_from_db()
+    assert admin.role == "ops" and not admin.is_staff
+    assert AuditEntry.objects.filter(action="update", source="cli").exists()
+
+
+def test_create_api_token_prints_a_working_token_last(client, ops):
+    output = run("create_api_token", ops.username, "--name", "ci")
+    token = output.strip().splitlines()[-1]
+    assert token.startswith("ap_")
+    response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.json()["username"] == ops.username
+
+
+def test_create_api_token_for_an_unknown_user(db):
+    with pytest.raises(CommandError, match="No user"):
+        run("create_api_token", "ghost")
