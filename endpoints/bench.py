@@ -22,6 +22,7 @@ import asyncio
 import datetime as dt
 import gc
 import ipaddress
+import math
 import multiprocessing
 import os
 import platform
@@ -33,6 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
@@ -193,11 +195,29 @@ class Meter:
 class Round:
     name: str
     n: int
+    latency_ms: float
     wall_s: float
     cpu_s: float
     ttfb_ms: list[float]  # per successful probe: time to first byte
     failures: dict[str, int] = field(default_factory=dict)  # what was not up/ok (or 200)
-    latency_ms: float = 0.0
+    sim_cpu_s: float = 0.0
+    sim_held_ms: list[float] = field(default_factory=list)  # simulator: beyond the latency
+    other_cpu_s: float = 0.0
+
+    @classmethod
+    def measured(cls, name, n, latency_ms, meter: Meter, ttfb, failures) -> Round:
+        return cls(
+            name,
+            n,
+            latency_ms,
+            meter.wall_s,
+            meter.cpu_s,
+            ttfb,
+            failures,
+            meter.sim_cpu_s,
+            meter.sim_held_ms,
+            meter.other_cpu_s,
+        )
 
     @property
     def probes_per_s(self) -> float:
@@ -219,21 +239,33 @@ class Round:
     def p95_error_ms(self) -> float:
         return _percentile(self.errors, 95) if self.ttfb_ms else float("nan")
 
+    @property
+    def sim_held_median_ms(self) -> float:
+        return statistics.median(self.sim_held_ms) if self.sim_held_ms else float("nan")
+
+    @property
+    def sim_cpu_ms_per_request(self) -> float:
+        return self.sim_cpu_s * 1000 / self.n
+
+    @property
+    def other_cpus(self) -> float:
+        """Other processes' (and interrupts') CPU during the round, in cores."""
+        return self.other_cpu_s / self.wall_s
+
 
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1))
     return ordered[rank]  # nearest rank
 
 
-async def engine_round(targets, concurrency: int, latency_ms: float) -> Round:
+async def engine_round(targets, sim, concurrency: int, latency_ms: float) -> Round:
     from endpoints.probing import EgressPolicy, probe_many
 
     policy = EgressPolicy.from_env()
     gc.collect()
-    c0, t0 = time.process_time(), time.perf_counter()
-    outcomes = await probe_many(targets, concurrency, policy)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    with Meter(sim) as meter:
+        outcomes = await probe_many(targets, concurrency, policy)
     ttfb, failures = [], {}
     for outcome in outcomes:
         if (outcome.status, outcome.diagnosis) == ("up", "ok"):
@@ -241,29 +273,29 @@ async def engine_round(targets, concurrency: int, latency_ms: float) -> Round:
         else:
             label = f"{outcome.status}/{outcome.diagnosis}"
             failures[label] = failures.get(label, 0) + 1
-    return Round("engine", len(targets), wall, cpu, ttfb, failures, latency_ms)
+    return Round.measured("engine", len(targets), latency_ms, meter, ttfb, failures)
 
 
-async def floor_round(targets, port: int, key: str, concurrency: int, latency_ms: float) -> Round:
+async def floor_round(targets, sim, key: str, concurrency: int, latency_ms: float) -> Round:
     """The same requests through one shared httpx client, a fresh connection each."""
     import httpx
 
     limits = httpx.Limits(max_keepalive_connections=0, max_connections=concurrency)
-    url = f"http://{LOOPBACK}:{port}{MODELS_PATH}"
+    url = f"http://{LOOPBACK}:{sim.port}{MODELS_PATH}"
     semaphore = asyncio.Semaphore(concurrency)
     ttfb: list[float] = []
     failures: dict[str, int] = {}
 
     async def one(client, host):
-        sent = [0.0]
-        first = [0.0]
+        marks = {}
 
         async def trace(event, info):
-            # Request written, then response head parsed: httpx's time to first byte.
-            if event == "http11.send_request_body.complete":
-                sent[0] = time.perf_counter()
-            elif event == "http11.receive_response_headers.complete":
-                first[0] = time.perf_counter()
+            # From the request written to the response head parsed: httpx's time to first byte.
+            if event in (
+                "http11.send_request_body.complete",
+                "http11.receive_response_headers.complete",
+            ):
+                marks[event] = time.perf_counter()
 
         async with semaphore:
             try:
@@ -281,22 +313,18 @@ async def floor_round(targets, port: int, key: str, concurrency: int, latency_ms
                 failures[label] = failures.get(label, 0) + 1
                 return
         if response.status_code == 200:
-            ttfb.append((first[0] - sent[0]) * 1000)
+            sent = marks["http11.send_request_body.complete"]
+            ttfb.append((marks["http11.receive_response_headers.complete"] - sent) * 1000)
         else:
             label = f"HTTP {response.status_code}"
             failures[label] = failures.get(label, 0) + 1
 
-    hosts = [_host_of(t.url) for t in targets]
+    hosts = [urlsplit(t.url).hostname for t in targets]
     async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
         gc.collect()
-        c0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(one(client, host) for host in hosts))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return Round("floor", len(targets), wall, cpu, ttfb, failures, latency_ms)
-
-
-def _host_of(url: str) -> str:
-    return url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+        with Meter(sim) as meter:
+            await asyncio.gather(*(one(client, host) for host in hosts))
+    return Round.measured("floor", len(targets), latency_ms, meter, ttfb, failures)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -308,9 +336,7 @@ def check_loopback_only() -> None:
     from endpoints.probing import EgressPolicy
 
     networks = EgressPolicy.from_env().networks
-    if not networks or any(
-        n.version != 4 or not n.subnet_of(LOOPBACK_NET) for n in networks
-    ):
+    if not networks or any(n.version != 4 or not n.subnet_of(LOOPBACK_NET) for n in networks):
         sys.exit(
             "endpoints.bench: PORTAL_PROBE_ALLOWED_NETWORKS must be within 127.0.0.0/8 "
             f"(it is {os.environ['PORTAL_PROBE_ALLOWED_NETWORKS']!r})"
@@ -349,7 +375,6 @@ def machine_facts() -> dict[str, str]:
         pass
     return {
         "nproc": str(os.cpu_count()),
-        "usable CPUs": str(len(os.sched_getaffinity(0))),
         "CPU": model,
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "OS": f"{platform.system()} {platform.release()}",
@@ -361,20 +386,25 @@ def median_round(rounds: list[Round]) -> Round:
     return sorted(rounds, key=lambda r: r.wall_s)[len(rounds) // 2]
 
 
-async def run_rounds(args, port: int, key: str):
-    targets = build_targets(args.endpoints, port, key)
+def _line(label: str, r: Round) -> str:
+    text = (
+        f"  {label:>11} {r.name:6} {r.probes_per_s:7.1f} probes/s  "
+        f"{r.cpu_ms_per_probe:5.2f} CPU ms/probe  error median {r.median_error_ms:+6.2f} ms "
+        f"p95 {r.p95_error_ms:+6.2f} ms  (simulator held {r.sim_held_median_ms:+.2f} ms, "
+        f"{r.sim_cpu_ms_per_request:.2f} CPU ms/request; other load {r.other_cpus:.2f} CPU)"
+    )
+    return text + (f"  NOT OK: {r.failures}" if r.failures else "")
+
+
+async def run_rounds(args, sim: SimulatorProcess, key: str):
+    targets = build_targets(args.endpoints, sim.port, key)
     engine, floor = [], []
     for i in range(args.rounds + 1):
         label = "warm-up" if i == 0 else f"round {i}/{args.rounds}"
-        e = await engine_round(targets, args.concurrency, args.latency_ms)
-        f = await floor_round(targets, port, key, args.concurrency, args.latency_ms)
-        for r in (e, f):
-            print(
-                f"  {label:>11} {r.name:6} {r.probes_per_s:7.1f} probes/s  "
-                f"{r.cpu_ms_per_probe:5.2f} CPU ms/probe  median error {r.median_error_ms:+.2f} ms"
-                + (f"  NOT OK: {r.failures}" if r.failures else ""),
-                flush=True,
-            )
+        e = await engine_round(targets, sim, args.concurrency, args.latency_ms)
+        print(_line(label, e), flush=True)
+        f = await floor_round(targets, sim, key, args.concurrency, args.latency_ms)
+        print(_line(label, f), flush=True)
         if i:
             engine.append(e)
             floor.append(f)
@@ -392,7 +422,7 @@ def evaluate(engine: list[Round], floor: list[Round]) -> tuple[Round, Round, flo
             e.probes_per_s >= TARGET_PROBES_PER_S,
         ),
         (
-            f"within {TARGET_RATIO:g}x of the bare httpx loop",
+            f"within {TARGET_RATIO:g}x of the bare httpx loop (wall time)",
             f"{ratio:.2f}x",
             ratio <= TARGET_RATIO,
         ),
@@ -410,16 +440,16 @@ def evaluate(engine: list[Round], floor: list[Round]) -> tuple[Round, Round, flo
     return e, f, ratio, checks
 
 
-def _spread(rounds: list[Round]) -> str:
-    rates = [r.probes_per_s for r in rounds]
-    return f"{min(rates):.0f}–{max(rates):.0f}"
+def _spread(rounds: list[Round], value) -> str:
+    values = [value(r) for r in rounds]
+    return f"{min(values):.0f}-{max(values):.0f}"
 
 
 def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str:
     lines = [
         "# Probe engine benchmark",
         "",
-        "Generated by `endpoints/bench.py`; re-run with `make bench` (it rewrites this file).",
+        "Generated by `endpoints/bench.py` (`make bench` re-runs it and rewrites this file).",
         "",
         "## What was measured, and how",
         "",
@@ -429,19 +459,20 @@ def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str
         "Model Studio simulator (`endpoints/simulator`) runs in a separate process and answers "
         f"`GET {MODELS_PATH}` after an injected {args.latency_ms:g} ms latency with zero jitter. "
         f"The engine probes them all with `probe_many(targets, concurrency={args.concurrency})` "
-        "in this one process: every probe resolves, opens its own TCP connection, sends one "
-        "h11 request and reads the answer, and all phases are timed. The floor is the bare "
-        "minimum the same work costs in Python: one shared `httpx.AsyncClient` with "
-        "`max_keepalive_connections=0` (so each request opens a fresh connection, as each probe "
-        f"does), {args.concurrency} at a time behind a semaphore, the same request with the "
-        "same Host and Authorization headers. One warm-up round of each, then "
-        f"{args.rounds} rounds alternating engine and floor; the table shows the median round "
-        "by wall time. probes/s is targets / wall time; CPU is this process's CPU time "
-        "(`time.process_time()`, user + system, the simulator's excluded) / targets; the "
+        "in one process: every probe resolves, opens its own TCP connection, sends one h11 "
+        "request and reads the answer, with every phase timed. The floor is the least the same "
+        "work costs in Python: one shared `httpx.AsyncClient` with `max_keepalive_connections=0` "
+        f"(a fresh connection per request, as each probe opens its own), {args.concurrency} at "
+        "a time behind a semaphore, the same request with the same Host and Authorization "
+        f"headers. One warm-up round of each, then {args.rounds} rounds alternating engine and "
+        "floor; the tables show the median round by wall time, with the range over rounds. "
+        "probes/s is targets ÷ wall time; CPU is the benchmark process's CPU time "
+        "(`time.process_time()`, user + system; the simulator's is separate) ÷ targets; the "
         "processing error is each probe's time to first byte (`phases.processing_ms`; for "
-        "httpx, from the request written to the response head parsed, via its trace "
-        f"extension) minus the injected {args.latency_ms:g} ms. Only loopback is used "
-        "(`PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8`).",
+        "httpx, request written → response head parsed, from its trace extension) minus the "
+        f'injected {args.latency_ms:g} ms. "Simulator held" is the simulator\'s own share: '
+        "from the request parsed to the response written, minus the latency. Only loopback is "
+        "used (`PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8`).",
         "",
         "## Machine",
         "",
@@ -452,20 +483,34 @@ def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str
         "",
         "## Results (median round)",
         "",
-        "| | probes/s | CPU ms/probe | median error | p95 error | wall time | probes/s over "
-        "rounds |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| | probes/s | CPU ms/probe | median error | p95 error | wall time |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, r, rounds in (("engine (`probe_many`)", e, engine), ("floor (bare httpx)", f, floor)):
+    contenders = (("engine (`probe_many`)", e, engine), ("floor (bare httpx)", f, floor))
+    for name, r, _ in contenders:
         lines.append(
             f"| {name} | {r.probes_per_s:.0f} | {r.cpu_ms_per_probe:.2f} | "
-            f"{r.median_error_ms:+.2f} ms | {r.p95_error_ms:+.2f} ms | {r.wall_s:.2f} s | "
-            f"{_spread(rounds)} |"
+            f"{r.median_error_ms:+.2f} ms | {r.p95_error_ms:+.2f} ms | {r.wall_s:.2f} s |"
         )
     per_round = ", ".join(f"{a.wall_s / b.wall_s:.2f}" for a, b in zip(engine, floor, strict=True))
     lines += [
         "",
-        f"Engine / floor wall time: **{ratio:.2f}×** (per round: {per_round}).",
+        f"Engine ÷ floor wall time: **{ratio:.2f}x** (per round: {per_round}).",
+        "",
+        "Spread over the rounds, and the rest of the machine during the median round:",
+        "",
+        "| | probes/s (all rounds) | median error (all rounds) | simulator held (median) | "
+        "simulator CPU ms/request | other load |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r, rounds in contenders:
+        errors = [x.median_error_ms for x in rounds]
+        lines.append(
+            f"| {name} | {_spread(rounds, lambda x: x.probes_per_s)} | "
+            f"{min(errors):+.2f} to {max(errors):+.2f} ms | {r.sim_held_median_ms:+.2f} ms | "
+            f"{r.sim_cpu_ms_per_request:.2f} | {r.other_cpus:.2f} CPU |"
+        )
+    lines += [
         "",
         "## Targets",
         "",
@@ -473,18 +518,20 @@ def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str
         "|---|---|---|",
         *(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |" for name, value, ok in checks),
     ]
-    not_ok = {}
+    not_ok: dict[tuple[str, str], int] = {}
     for r in engine + floor:
         for label, count in r.failures.items():
             not_ok[(r.name, label)] = not_ok.get((r.name, label), 0) + count
     if not_ok:
         lines += ["", "Probes that did not succeed (all rounds):", ""]
-        lines += [f"- {name}: {label} × {count}" for (name, label), count in not_ok.items()]
+        lines += [f"- {name}: {label} x {count}" for (name, label), count in not_ok.items()]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m endpoints.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m endpoints.bench", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", help="write the Markdown report here (e.g. docs/benchmarks.md)")
     parser.add_argument("--endpoints", type=int, default=2000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
@@ -506,24 +553,25 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, set(cpus[1:]))
     key = "sk-" + secrets.token_hex(16)
     facts = machine_facts()
+    if sim_cpu is not None:
+        facts["pinning"] = f"simulator on CPU {sim_cpu}, benchmark on CPU {cpus[1:]}"
     print(
         f"Probing {args.endpoints} endpoints, {args.latency_ms:g} ms injected latency, "
         f"{args.concurrency} concurrent, {args.rounds} rounds (+ warm-up)",
         flush=True,
     )
     with SimulatorProcess(key, args.latency_ms, cpu=sim_cpu) as sim:
-        engine, floor = asyncio.run(run_rounds(args, sim.port, key))
+        engine, floor = asyncio.run(run_rounds(args, sim, key))
 
     e, f, ratio, checks = evaluate(engine, floor)
-    print(
-        f"engine {e.probes_per_s:.0f} probes/s ({_spread(engine)}), "
-        f"{e.cpu_ms_per_probe:.2f} CPU ms/probe, error median {e.median_error_ms:+.2f} ms "
-        f"p95 {e.p95_error_ms:+.2f} ms\n"
-        f"floor  {f.probes_per_s:.0f} probes/s ({_spread(floor)}), "
-        f"{f.cpu_ms_per_probe:.2f} CPU ms/probe, error median {f.median_error_ms:+.2f} ms "
-        f"p95 {f.p95_error_ms:+.2f} ms\n"
-        f"engine/floor wall time {ratio:.2f}x"
-    )
+    for r, rounds in ((e, engine), (f, floor)):
+        print(
+            f"{r.name:6} {r.probes_per_s:.0f} probes/s "
+            f"({_spread(rounds, lambda x: x.probes_per_s)}), "
+            f"{r.cpu_ms_per_probe:.2f} CPU ms/probe, error median {r.median_error_ms:+.2f} ms, "
+            f"p95 {r.p95_error_ms:+.2f} ms"
+        )
+    print(f"engine/floor wall time {ratio:.2f}x")
     for name, value, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {value}")
     if args.out:

@@ -20,7 +20,8 @@ PUBLIC_HOSTS = {
 }
 
 _ID = r"[a-z0-9*{}<>]+(?:-[a-z0-9*{}<>]+)*"  # an ID, possibly masked as in the docs (ep-***)
-_REGION = r"[a-z]{2}-[a-z]+(?:-[a-z]+)?(?:-\d+)?"
+# A region code, or a placeholder for one as the docs write it ({region}, {RegionId}).
+_REGION = r"(?:[a-z]{2}-[a-z]+(?:-[a-z]+)?(?:-\d+)?|\{[a-z]*\}|<[a-z]*>)"
 _LABEL = r"[a-z0-9_*{}<>-]+"
 
 HOST_PATTERNS: list[tuple[str, re.Pattern]] = [
@@ -88,7 +89,10 @@ KIND_HOST_HINT = {
 }
 
 _PLACEHOLDER = re.compile(r"\*|\{[^}]*\}|<[^>]*>")
-_URL_IN_TEXT = re.compile(r"https?://[^\s'\"\\`]+", re.IGNORECASE)
+# ASCII only: in the Chinese docs a URL runs straight into the sentence ("…/generation中的…").
+# Case-insensitive for the scheme alone: with re.IGNORECASE the non-ASCII range would also
+# exclude "s" and "k" (their case folds include U+017F and U+212A).
+_URL_IN_TEXT = re.compile(r"(?i:https?)://[^\s'\"\\`\u0080-\uffff]+")
 _BARE_HOST_IN_TEXT = re.compile(
     r"(?<![\w.-])(?:[a-z0-9*{}<>_-]+\.)+aliyuncs\.com(?::\d+)?(?:/[^\s'\"\\`]*)?", re.IGNORECASE
 )
@@ -136,7 +140,9 @@ def classify_host(host: str, public_hosts: dict[str, str] | None = None) -> Host
             host=host,
             form=form,
             kind=FORM_KIND[form],
-            region=groups.get("region"),
+            region=None
+            if _PLACEHOLDER.search(groups.get("region") or "")
+            else groups.get("region"),
             instance_id=("ep-" if "pl_default" in form or form == "finance" else "vpc-")
             + groups["instance"]
             if groups.get("instance")
