@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import dns.asyncresolver
 import dns.exception
@@ -58,6 +58,7 @@ RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192
 ULA = ipaddress.ip_network("fc00::/7")
 
 
+@lru_cache(maxsize=4096)
 def classify_address(address: str) -> str:
     """loopback, private (RFC 1918), shared (100.64/10), public, or a never-probed class."""
     ip = ipaddress.ip_address(address)
@@ -75,6 +76,11 @@ def classify_address(address: str) -> str:
         return "reserved"
     return "public"
 
+
+# What a URL or a host name says depends on the string alone: parse each once, not per probe.
+# (The results are shared: the engine only reads them.)
+_parse_url = lru_cache(maxsize=4096)(parse_url)
+_classify_host = lru_cache(maxsize=4096)(classify_host)
 
 NEVER_PROBED = frozenset({"metadata", "link_local", "reserved"})
 
@@ -98,18 +104,27 @@ class EgressPolicy:
         return cls(networks)
 
     def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address)
-        kind = classify_address(address)
-        if kind in NEVER_PROBED:
-            return False
-        if self.networks:
-            return any(ip.version == n.version and ip in n for n in self.networks)
-        return kind != "loopback"
+        try:
+            return _allows(self.networks, address)
+        except TypeError:  # networks given as a list (unhashable): no cache
+            return _allows.__wrapped__(self.networks, address)
 
     def describe(self) -> str:
         if self.networks:
             return ", ".join(str(n) for n in self.networks)
         return "private, shared and public networks (not loopback)"
+
+
+@lru_cache(maxsize=4096)
+def _allows(networks: tuple, address: str) -> bool:
+    """EgressPolicy.allows(), cached: a pure function of the networks and the address."""
+    ip = ipaddress.ip_address(address)
+    kind = classify_address(address)
+    if kind in NEVER_PROBED:
+        return False
+    if networks:
+        return any(ip.version == n.version and ip in n for n in networks)
+    return kind != "loopback"
 
 
 # Which address classes may receive a secret, by kind: a private path's key stays private.
@@ -370,11 +385,26 @@ def _parse_resolver(text: str) -> tuple[str, int]:
 
 
 def _override_value(value: str) -> tuple[list[str], str | None]:
+    addresses, target = _parse_override(value)
+    return list(addresses), target
+
+
+@lru_cache(maxsize=4096)
+def _parse_override(value: str) -> tuple[tuple[str, ...], str | None]:
     items = [item.strip() for item in value.split(",") if item.strip()]
     try:
-        return [str(ipaddress.ip_address(item)) for item in items], None
+        return tuple(str(ipaddress.ip_address(item)) for item in items), None
     except ValueError:
-        return [], items[0].lower().rstrip(".") if items else None
+        return (), items[0].lower().rstrip(".") if items else None
+
+
+@lru_cache(maxsize=4096)
+def _ip_literal(host: str) -> str | None:
+    """The normalized address if `host` is an IP address literal, else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 async def resolve(
@@ -385,10 +415,9 @@ async def resolve(
     timeout: float,
 ) -> Resolution:
     """Every address of `host` as a caller in the VPC sees it, with the CNAME chain."""
-    try:
-        return Resolution([str(ipaddress.ip_address(host))], [])
-    except ValueError:
-        pass
+    literal = _ip_literal(host)
+    if literal is not None:
+        return Resolution([literal], [])
     chain: list[str] = []
     name = host.lower().rstrip(".")
     for _ in range(MAX_CNAME_HOPS):
@@ -549,6 +578,10 @@ class HttpResult:
     transfer_ms: float
 
     def json(self) -> dict | None:
+        return self._json
+
+    @cached_property
+    def _json(self) -> dict | None:  # parsed once, for the properties below and the callers
         try:
             data = json.loads(self.body or b"null")
         except ValueError:
@@ -557,8 +590,7 @@ class HttpResult:
 
     @property
     def request_id(self) -> str | None:
-        data = self.json() or {}
-        return self.headers.get("x-request-id") or data.get("request_id")
+        return self.headers.get("x-request-id") or (self.json() or {}).get("request_id")
 
     @property
     def error_code(self) -> str:
@@ -708,10 +740,10 @@ def judge_http(
     result: HttpResult, request: Request, target: ProbeTarget, host: str
 ) -> tuple[str, str] | None:
     """(code, message) for an HTTP answer that means trouble; None when it means success."""
+    if 200 <= result.status < 300:
+        return None  # before reading the error fields: a success body need not be parsed
     status, code, text = result.status, result.error_code, result.error_message
     detail = f"{status} {code}".strip() + (f": {text}" if text else "")
-    if 200 <= status < 300:
-        return None
     if status == 400 and code == "Arrearage":
         return "account_in_arrears", f"The account is in arrears ({detail})."
     if status == 400 and request.validation:
@@ -823,7 +855,7 @@ async def _probe(
 ) -> ProbeOutcome:
     phases: Phases = state["phases"]
     try:
-        parsed = parse_url(target.url)
+        parsed = _parse_url(target.url)
     except ValueError as exc:
         raise Finding("config_error", f"The endpoint's URL cannot be probed: {exc}", None) from None
     host, scheme = parsed.host, parsed.scheme
@@ -944,7 +976,7 @@ def _cname_problem(target: ProbeTarget, host: str, chain: list[str]) -> str | No
     """A custom domain must CNAME to a default endpoint domain (Private DNS set-ups)."""
     if target.kind != Kind.PRIVATELINK_CUSTOM or not chain:
         return None
-    if any(classify_host(name).is_default_domain for name in chain):
+    if any(_classify_host(name).is_default_domain for name in chain):
         return None
     return (
         f"{host} is a CNAME to {' → '.join(chain)}, not to the endpoint's default domain "
@@ -970,7 +1002,7 @@ async def _exchange_phases(
 ) -> ProbeOutcome:
     phases: Phases = state["phases"]
     tls_days_left = None
-    is_default_domain = target.kind in DEFAULT_DOMAIN_KINDS or classify_host(host).is_default_domain
+    is_default_domain = target.kind in DEFAULT_DOMAIN_KINDS or _classify_host(host).is_default_domain
 
     # 3. TLS
     if parsed.scheme == "https":
@@ -1006,7 +1038,7 @@ async def _exchange_phases(
 
     # Never send a secret where the endpoint's kind does not allow it.
     allowed_classes = SECRET_CLASSES_PRIVATE if target.expects_private else SECRET_CLASSES_PUBLIC
-    host_kind = classify_host(host).kind
+    host_kind = _classify_host(host).kind
     if target.secret and (
         address.cls not in allowed_classes
         or host_kind not in KIND_SECRET_HOSTS.get(target.kind, set())

@@ -1,0 +1,65 @@
+"""A real Celery worker process (and beat) on the test database and the real broker.
+
+The broker is the embedded filesystem transport by default, Redis in CI's second pass
+(CELERY_BROKER_URL). The simulator runs in this process; the worker probes it over
+loopback and writes the results to the database.
+"""
+
+import pytest
+
+from endpoints.models import Endpoint, ProbeResult
+from endpoints.simulator import SimState, Simulator
+from endpoints.tasks import fan_out
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+HOST = "ep-worker1.dashscope.cn-beijing.privatelink.aliyuncs.com"
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulator = Simulator(SimState(), dns_port=0, workdir=tmp_path)
+    simulator.start_in_thread()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def endpoint(sim, make_workspace, make_vpc, make_endpoint):
+    workspace = make_workspace("worker-ws", models=["qwen-plus"])
+    vpc = make_vpc(resolver=f"127.0.0.1:{sim.dns_port}")
+    ep = make_endpoint(
+        url=f"http://{HOST}:{sim.http_port}", vpc=vpc, workspace=workspace, allows_80_443=True
+    )
+    sim.state.load_from_db()
+    sim.dns.set_a(HOST, ["127.0.0.1"])
+    return ep
+
+
+def test_a_worker_process_probes_and_writes_the_result(endpoint, celery_worker_process, tmp_path):
+    celery_worker_process()
+    assert fan_out([endpoint.pk], source="manual") == 0
+    result = wait_for(
+        lambda: ProbeResult.objects.filter(endpoint=endpoint).first(),
+        timeout=60,
+        message="the worker's probe result",
+        logs=[tmp_path / "worker.log"],
+    )
+    assert (result.status, result.diagnosis, result.source) == ("up", "ok", "manual")
+    assert result.total_ms > 0 and result.addresses[0]["ok"]
+    endpoint.refresh_from_db()
+    assert endpoint.status == "up"
+
+
+def test_beat_and_worker_probe_due_endpoints_on_schedule(endpoint, celery_worker_process, tmp_path):
+    Endpoint.objects.filter(pk=endpoint.pk).update(interval_s=10)
+    celery_worker_process(beat=True)
+    wait_for(
+        lambda: ProbeResult.objects.filter(endpoint=endpoint, source="schedule").exists(),
+        timeout=60,
+        message="a scheduled probe (beat → dispatcher → worker)",
+        logs=[tmp_path / "worker.log", tmp_path / "beat.log"],
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.next_probe_at > endpoint.last_probe_at  # claimed and rescheduled
