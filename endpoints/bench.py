@@ -163,6 +163,22 @@ def _busy_cpu_s() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+async def settle(max_wait_s: float, threshold: float = 0.25) -> float:
+    """Wait (up to max_wait_s) until the rest of the machine uses under `threshold` CPUs.
+
+    This is a shared machine: a test run elsewhere takes a core and skews a round. Returns
+    the seconds waited.
+    """
+    waited = 0.0
+    while True:
+        busy0, own0 = _busy_cpu_s(), time.process_time()
+        await asyncio.sleep(0.5)
+        other = (_busy_cpu_s() - busy0 - (time.process_time() - own0)) / 0.5
+        if other < threshold or waited >= max_wait_s:
+            return waited
+        waited += 0.5
+
+
 class Meter:
     """Wall, this process's CPU, the simulator's CPU and everyone else's CPU over a block."""
 
@@ -327,6 +343,66 @@ async def floor_round(targets, sim, key: str, concurrency: int, latency_ms: floa
     return Round.measured("floor", len(targets), latency_ms, meter, ttfb, failures)
 
 
+class _RawProbe(asyncio.Protocol):
+    """The thinnest client asyncio allows: write the request, note the first byte, no parsing."""
+
+    def __init__(self, request: bytes, done: asyncio.Future):
+        self.request, self.done = request, done
+        self.sent = self.first = None
+        self.head = b""
+
+    def connection_made(self, transport):
+        transport.write(self.request)
+        self.sent = time.perf_counter()
+
+    def data_received(self, data: bytes) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+        if len(self.head) < 16:
+            self.head += data[:16]
+
+    def connection_lost(self, exc) -> None:
+        if not self.done.done():
+            self.done.set_result(exc)
+
+
+async def raw_round(targets, sim, key: str, concurrency: int, latency_ms: float) -> Round:
+    """Reference only: the same bytes over raw asyncio sockets (the setup's own limit)."""
+    loop = asyncio.get_running_loop()
+    semaphore = asyncio.Semaphore(concurrency)
+    ttfb: list[float] = []
+    failures: dict[str, int] = {}
+
+    async def one(host):
+        request = (
+            f"GET {MODELS_PATH} HTTP/1.1\r\nHost: {host}:{sim.port}\r\n"
+            f"Accept: application/json\r\nAuthorization: Bearer {key}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        async with semaphore:
+            done = loop.create_future()
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: _RawProbe(request, done), LOOPBACK, sim.port
+                )
+                await done
+            except OSError as exc:
+                label = type(exc).__name__
+                failures[label] = failures.get(label, 0) + 1
+                return
+        if protocol.head.startswith(b"HTTP/1.1 200 ") and protocol.first is not None:
+            ttfb.append((protocol.first - protocol.sent) * 1000)
+        else:
+            label = protocol.head[:12].decode(errors="replace") or "no answer"
+            failures[label] = failures.get(label, 0) + 1
+
+    hosts = [urlsplit(t.url).hostname for t in targets]
+    gc.collect()
+    with Meter(sim) as meter:
+        await asyncio.gather(*(one(host) for host in hosts))
+    return Round.measured("raw", len(targets), latency_ms, meter, ttfb, failures)
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -396,25 +472,47 @@ def _line(label: str, r: Round) -> str:
     return text + (f"  NOT OK: {r.failures}" if r.failures else "")
 
 
-async def run_rounds(args, sim: SimulatorProcess, key: str):
+@dataclass
+class Results:
+    engine: list[Round]
+    floor: list[Round]
+    raw: list[Round]
+    sweep: list[tuple[int, Round]]
+
+
+async def run_rounds(args, sim: SimulatorProcess, key: str) -> Results:
     targets = build_targets(args.endpoints, sim.port, key)
-    engine, floor = [], []
+    results = Results([], [], [], [])
+    contenders = [
+        (results.engine, lambda: engine_round(targets, sim, args.concurrency, args.latency_ms)),
+        (results.floor, lambda: floor_round(targets, sim, key, args.concurrency, args.latency_ms)),
+    ]
+    if args.raw:
+        contenders.append(
+            (results.raw, lambda: raw_round(targets, sim, key, args.concurrency, args.latency_ms))
+        )
     for i in range(args.rounds + 1):
         label = "warm-up" if i == 0 else f"round {i}/{args.rounds}"
-        e = await engine_round(targets, sim, args.concurrency, args.latency_ms)
-        print(_line(label, e), flush=True)
-        f = await floor_round(targets, sim, key, args.concurrency, args.latency_ms)
-        print(_line(label, f), flush=True)
-        if i:
-            engine.append(e)
-            floor.append(f)
-    return engine, floor
+        for rounds, run in contenders:
+            if i and args.settle:
+                await settle(args.settle)
+            r = await run()
+            print(_line(label, r), flush=True)
+            if i:
+                rounds.append(r)
+    for concurrency in args.sweep:
+        if args.settle:
+            await settle(args.settle)
+        r = await engine_round(targets, sim, concurrency, args.latency_ms)
+        print(_line(f"sweep c={concurrency}", r), flush=True)
+        results.sweep.append((concurrency, r))
+    return results
 
 
-def evaluate(engine: list[Round], floor: list[Round]) -> tuple[Round, Round, float, list]:
-    e, f = median_round(engine), median_round(floor)
+def evaluate(results: Results) -> tuple[Round, Round, float, list]:
+    e, f = median_round(results.engine), median_round(results.floor)
     ratio = e.wall_s / f.wall_s
-    failures = sum(sum(r.failures.values()) for r in engine)
+    failures = sum(sum(r.failures.values()) for r in results.engine)
     checks = [
         (
             f"at least {TARGET_PROBES_PER_S:g} probes/s",
@@ -440,12 +538,18 @@ def evaluate(engine: list[Round], floor: list[Round]) -> tuple[Round, Round, flo
     return e, f, ratio, checks
 
 
-def _spread(rounds: list[Round], value) -> str:
+def _spread(rounds: list[Round], value, fmt: str = ".0f") -> str:
     values = [value(r) for r in rounds]
-    return f"{min(values):.0f}-{max(values):.0f}"
+    return f"{min(values):{fmt}} to {max(values):{fmt}}"
 
 
-def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str:
+def render(args, facts, results: Results, ratio, checks, command: str) -> str:
+    contenders = [
+        ("engine (`probe_many`)", results.engine),
+        ("floor (bare httpx)", results.floor),
+    ]
+    if results.raw:
+        contenders.append(("reference: raw asyncio sockets", results.raw))
     lines = [
         "# Probe engine benchmark",
         "",
@@ -461,18 +565,22 @@ def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str
         f"The engine probes them all with `probe_many(targets, concurrency={args.concurrency})` "
         "in one process: every probe resolves, opens its own TCP connection, sends one h11 "
         "request and reads the answer, with every phase timed. The floor is the least the same "
-        "work costs in Python: one shared `httpx.AsyncClient` with `max_keepalive_connections=0` "
-        f"(a fresh connection per request, as each probe opens its own), {args.concurrency} at "
-        "a time behind a semaphore, the same request with the same Host and Authorization "
-        f"headers. One warm-up round of each, then {args.rounds} rounds alternating engine and "
-        "floor; the tables show the median round by wall time, with the range over rounds. "
-        "probes/s is targets ÷ wall time; CPU is the benchmark process's CPU time "
-        "(`time.process_time()`, user + system; the simulator's is separate) ÷ targets; the "
-        "processing error is each probe's time to first byte (`phases.processing_ms`; for "
-        "httpx, request written → response head parsed, from its trace extension) minus the "
-        f'injected {args.latency_ms:g} ms. "Simulator held" is the simulator\'s own share: '
-        "from the request parsed to the response written, minus the latency. Only loopback is "
-        "used (`PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8`).",
+        "work costs with a standard Python client: one shared `httpx.AsyncClient` with "
+        "`max_keepalive_connections=0` (a fresh connection per request, as each probe opens its "
+        f"own), {args.concurrency} at a time behind a semaphore, the same request with the same "
+        "Host and Authorization headers. The reference row (not a target) sends the same bytes "
+        "over raw asyncio sockets with no HTTP parsing at all: the least error any asyncio "
+        "client could see against this simulator at this concurrency. One warm-up round of "
+        f"each, then {args.rounds} rounds alternating them; the tables show the median round by "
+        "wall time, with the range over rounds. probes/s is targets / wall time; CPU is the "
+        "benchmark process's CPU time (`time.process_time()`, user + system; the simulator's "
+        "is counted apart) / targets; the processing error is each probe's time to first byte "
+        "(`phases.processing_ms`; for httpx, request written to response head parsed, from its "
+        "trace extension; for raw sockets, request written to first byte received) minus the "
+        f'injected {args.latency_ms:g} ms. "Simulator held" is the simulator\'s own lateness: '
+        'from the request parsed to the response written, minus the latency. "Other load" '
+        "is the CPU the rest of the machine used meanwhile (other processes, interrupts). Only "
+        "loopback is used (`PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8`).",
         "",
         "## Machine",
         "",
@@ -481,51 +589,82 @@ def render(args, facts, engine, floor, e, f, ratio, checks, command: str) -> str
         *(f"| {k} | {v} |" for k, v in facts.items()),
         f"| command | `{command}` |",
         "",
-        "## Results (median round)",
+        f"## Results (median round, concurrency {args.concurrency})",
         "",
         "| | probes/s | CPU ms/probe | median error | p95 error | wall time |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    contenders = (("engine (`probe_many`)", e, engine), ("floor (bare httpx)", f, floor))
-    for name, r, _ in contenders:
+    for name, rounds in contenders:
+        r = median_round(rounds)
         lines.append(
             f"| {name} | {r.probes_per_s:.0f} | {r.cpu_ms_per_probe:.2f} | "
             f"{r.median_error_ms:+.2f} ms | {r.p95_error_ms:+.2f} ms | {r.wall_s:.2f} s |"
         )
-    per_round = ", ".join(f"{a.wall_s / b.wall_s:.2f}" for a, b in zip(engine, floor, strict=True))
+    per_round = ", ".join(
+        f"{a.wall_s / b.wall_s:.2f}" for a, b in zip(results.engine, results.floor, strict=True)
+    )
     lines += [
         "",
-        f"Engine ÷ floor wall time: **{ratio:.2f}x** (per round: {per_round}).",
+        f"Engine / floor wall time: **{ratio:.2f}x** (per round: {per_round}).",
         "",
-        "Spread over the rounds, and the rest of the machine during the median round:",
+        "Over all rounds, and what else ran during the median round:",
         "",
-        "| | probes/s (all rounds) | median error (all rounds) | simulator held (median) | "
+        "| | probes/s, all rounds | median error, all rounds | simulator held (median) | "
         "simulator CPU ms/request | other load |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, r, rounds in contenders:
-        errors = [x.median_error_ms for x in rounds]
+    for name, rounds in contenders:
+        r = median_round(rounds)
         lines.append(
             f"| {name} | {_spread(rounds, lambda x: x.probes_per_s)} | "
-            f"{min(errors):+.2f} to {max(errors):+.2f} ms | {r.sim_held_median_ms:+.2f} ms | "
-            f"{r.sim_cpu_ms_per_request:.2f} | {r.other_cpus:.2f} CPU |"
+            f"{_spread(rounds, lambda x: x.median_error_ms, '+.2f')} ms | "
+            f"{r.sim_held_median_ms:+.2f} ms | {r.sim_cpu_ms_per_request:.2f} | "
+            f"{r.other_cpus:.2f} CPU |"
         )
+    if results.sweep:
+        lines += [
+            "",
+            "## The engine at other concurrencies (one round each)",
+            "",
+            "The error is queueing: a probe's answer waits in the simulator's event loop and "
+            "then in the engine's, and both are busier the more probes run at once.",
+            "",
+            "| concurrency | probes/s | CPU ms/probe | median error | p95 error | "
+            "simulator held | other load |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for concurrency, r in results.sweep:
+            lines.append(
+                f"| {concurrency} | {r.probes_per_s:.0f} | {r.cpu_ms_per_probe:.2f} | "
+                f"{r.median_error_ms:+.2f} ms | {r.p95_error_ms:+.2f} ms | "
+                f"{r.sim_held_median_ms:+.2f} ms | {r.other_cpus:.2f} CPU |"
+            )
     lines += [
         "",
-        "## Targets",
+        f"## Targets (concurrency {args.concurrency})",
         "",
         "| target | measured | result |",
         "|---|---|---|",
         *(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |" for name, value, ok in checks),
     ]
     not_ok: dict[tuple[str, str], int] = {}
-    for r in engine + floor:
+    for r in results.engine + results.floor + results.raw + [r for _, r in results.sweep]:
         for label, count in r.failures.items():
             not_ok[(r.name, label)] = not_ok.get((r.name, label), 0) + count
     if not_ok:
         lines += ["", "Probes that did not succeed (all rounds):", ""]
         lines += [f"- {name}: {label} x {count}" for (name, label), count in not_ok.items()]
     return "\n".join(lines) + "\n"
+
+
+def _concurrencies(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("each concurrency must be at least 1")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,6 +676,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sweep",
+        type=_concurrencies,
+        default=[10, 25, 50],
+        help="also run the engine once at each of these concurrencies (comma-separated; '' for none)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="before each round, wait up to S seconds for other processes to go quiet (0: don't)",
+    )
+    parser.add_argument(
+        "--no-raw", dest="raw", action="store_false", help="skip the raw-socket reference rounds"
+    )
     parser.add_argument(
         "--pin",
         action="store_true",
@@ -561,10 +716,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     with SimulatorProcess(key, args.latency_ms, cpu=sim_cpu) as sim:
-        engine, floor = asyncio.run(run_rounds(args, sim, key))
+        results = asyncio.run(run_rounds(args, sim, key))
 
-    e, f, ratio, checks = evaluate(engine, floor)
-    for r, rounds in ((e, engine), (f, floor)):
+    e, f, ratio, checks = evaluate(results)
+    for r, rounds in ((e, results.engine), (f, results.floor)):
         print(
             f"{r.name:6} {r.probes_per_s:.0f} probes/s "
             f"({_spread(rounds, lambda x: x.probes_per_s)}), "
@@ -576,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {value}")
     if args.out:
         command = "python -m endpoints.bench " + " ".join(sys.argv[1:] if argv is None else argv)
-        text = render(args, facts, engine, floor, e, f, ratio, checks, command.strip())
+        text = render(args, facts, results, ratio, checks, command.strip())
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")

@@ -354,7 +354,7 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
                     "hx-target": f"#field-{name}",
                     "hx-swap": "outerHTML",
                     "hx-include": "closest form",
-                    "hx-sync": "closest form:abort",
+                    "hx-sync": "closest form:queue all",
                 }
             )
         return self

@@ -1002,7 +1002,9 @@ async def _exchange_phases(
 ) -> ProbeOutcome:
     phases: Phases = state["phases"]
     tls_days_left = None
-    is_default_domain = target.kind in DEFAULT_DOMAIN_KINDS or _classify_host(host).is_default_domain
+    is_default_domain = (
+        target.kind in DEFAULT_DOMAIN_KINDS or _classify_host(host).is_default_domain
+    )
 
     # 3. TLS
     if parsed.scheme == "https":

@@ -129,8 +129,8 @@ def rule_url(ctx: Context):
 
 
 def rule_kind_matches_host(ctx: Context):
-    if ctx.parsed is None or ctx.kind not in Kind.values:
-        return
+    if ctx.parsed is None or ctx.kind not in Kind.values or host_problems(ctx.parsed.host):
+        return  # an invalid name gets its own, more useful message
     info = ctx.parsed.info
     if info.form in KIND_FORMS[ctx.kind]:
         yield Check("domain", "Domain", PASS, f"{info.host} is {FORM_NOUN[info.form]}.")
@@ -143,7 +143,7 @@ def rule_kind_matches_host(ctx: Context):
             f"or use a host of the form {hint}."
         )
     else:
-        message = f"A {_kind_label(ctx.kind).lower()} uses a host of the form {hint}; {info.host} is not one."
+        message = f"A '{_kind_label(ctx.kind)}' endpoint uses a host of the form {hint}; {info.host} is not one."
     yield Check("domain", "Domain", FAIL, message, "url")
 
 

@@ -1,0 +1,183 @@
+"""Production set-up: docker-compose.yml against the settings, and check --deploy.
+
+No container engine runs here, so the compose file is parsed and each service's
+command and variables are checked against what portal/settings.py reads.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SETTINGS_SOURCE = (ROOT / "portal" / "settings.py").read_text()
+SETTINGS_VARIABLES = set(
+    re.findall(r'(?:env_bool|env_list|os\.environ\.get)\("([A-Z_]+)"', SETTINGS_SOURCE)
+)
+
+
+def service(name):
+    return COMPOSE["services"][name]
+
+
+def command(name) -> str:
+    value = service(name)["command"]
+    return value if isinstance(value, str) else " ".join(value)
+
+
+def test_compose_has_the_five_services():
+    assert set(COMPOSE["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+
+
+def test_web_migrates_then_serves_with_gunicorn_and_is_health_checked():
+    assert "manage.py migrate" in command("web") and "gunicorn portal.wsgi" in command("web")
+    assert "/healthz" in " ".join(service("web")["healthcheck"]["test"])
+    assert service("web")["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert service("web")["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_and_exactly_one_beat_run_the_portal_app():
+    assert command("worker").startswith("celery --app portal worker")
+    assert command("beat").startswith("celery --app portal beat")
+    assert (
+        sum("beat" in command(name) for name in COMPOSE["services"] if "command" in service(name))
+        == 1
+    )
+    assert "deploy" not in service("beat") or service("beat")["deploy"].get("replicas", 1) == 1
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_services_set_every_production_variable_the_settings_read(name):
+    env = service(name)["environment"]
+    for variable in [
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "SECRET_KEY",
+        "PORTAL_SECRET_KEYS",
+        "ALLOWED_HOSTS",
+        "DEBUG",
+    ]:
+        assert variable in env, f"{name} lacks {variable}"
+    assert env["DEBUG"] == "0"
+    assert (
+        env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+    )
+    assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379")
+    unknown = set(env) - SETTINGS_VARIABLES - {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
+    assert not unknown, f"compose sets variables the settings never read: {unknown}"
+
+
+def test_the_secrets_must_be_given_not_defaulted():
+    env = service("web")["environment"]
+    for variable in ["SECRET_KEY", "PORTAL_SECRET_KEYS"]:
+        assert ":?" in env[variable], f"{variable} should fail loudly when unset"
+
+
+def test_backing_services_are_health_checked_and_keep_their_data():
+    assert "pg_isready" in " ".join(service("postgres")["healthcheck"]["test"])
+    assert "ping" in " ".join(service("redis")["healthcheck"]["test"])
+    assert any(v.startswith("pgdata:") for v in service("postgres")["volumes"])
+    assert "pgdata" in COMPOSE["volumes"]
+
+
+def test_compose_validates_with_docker_compose_when_available():
+    binary = "/usr/bin/docker-compose"
+    if not os.path.exists(binary):
+        pytest.skip("docker-compose (v1) is not installed; the parse above still ran")
+    env = {**os.environ, "POSTGRES_PASSWORD": "x", "SECRET_KEY": "y", "PORTAL_SECRET_KEYS": "z"}
+    result = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_with_production_variables(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}},
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+        "PORTAL_SECRET_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "portal.example.com",
+        "DATABASE_URL": "postgres://portal:pw@127.0.0.1:5432/portal",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "SECURE_SSL_REDIRECT": "1",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_the_embedded_defaults(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "PORTAL_SECRET_KEYS"}
+    }
+    env.update({"DJANGO_SETTINGS_MODULE": "portal.settings", "PORTAL_VAR_DIR": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    for check_id in ["portal.W001", "portal.W002", "portal.W003"]:
+        assert check_id in output
+
+
+def test_a_bad_encryption_key_is_an_error(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PORTAL_SECRET_KEYS": "not-a-key",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "portal.E001" in result.stdout + result.stderr
+
+
+def test_the_embedded_defaults_need_no_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "portal.settings", "PORTAL_VAR_DIR": str(tmp_path)})
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.DEBUG, len(s.PORTAL_SECRET_KEYS))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "False", "1"]
+    assert (tmp_path / "broker" / "queue").is_dir()
