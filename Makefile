@@ -51,8 +51,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The probe engine against a bare httpx loop, then page speed with 5,000 endpoints.
 bench: install
 	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.bench --out docs/benchmarks.md
+	$(BIN)/python -m endpoints.bench_pages --out docs/benchmarks.md
 
 # Refresh the vendored front-end assets from npm (committed under static/vendor/).
 vendor:
