@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from portal.audit import AuditedAdminMixin
+
 from .models import (
     ApiKey,
     CatalogModel,
@@ -20,7 +22,7 @@ from .models import (
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "code",
         "name",
@@ -40,7 +42,7 @@ class PriceInline(admin.TabularInline):
 
 
 @admin.register(CatalogModel)
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "family", "active", "us_only")
     list_filter = ("active", "regions")
     search_fields = ("name", "family")
@@ -49,7 +51,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("model", "region", "currency", "input_per_mtok", "output_per_mtok")
     list_filter = ("region", "currency")
 
@@ -75,7 +77,7 @@ class ApiKeyInline(SecretAdminMixin, admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "slug",
@@ -92,29 +94,29 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("workspace", "user", "is_lead")
 
 
 @admin.register(ModelGrant)
-class ModelGrantAdmin(admin.ModelAdmin):
+class ModelGrantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("workspace", "model", "granted_by", "granted_at")
     list_filter = ("workspace", "model")
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(SecretAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdminMixin, SecretAdminMixin, admin.ModelAdmin):
     list_display = ("label", "workspace", "fingerprint", "created_at", "last_used_at", "revoked_at")
     list_filter = ("workspace",)
 
 
 @admin.register(EasToken)
-class EasTokenAdmin(SecretAdminMixin, admin.ModelAdmin):
+class EasTokenAdmin(AuditedAdminMixin, SecretAdminMixin, admin.ModelAdmin):
     list_display = ("label", "region", "fingerprint", "created_at", "last_used_at", "revoked_at")
 
 
 @admin.register(Vpc)
-class VpcAdmin(admin.ModelAdmin):
+class VpcAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("vpc_id", "name", "region", "cidr", "resolver")
     list_filter = ("region",)
     search_fields = ("vpc_id", "name")
@@ -122,7 +124,7 @@ class VpcAdmin(admin.ModelAdmin):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "kind",

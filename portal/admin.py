@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .audit import AuditedAdminMixin
 from .models import ApiToken, AuditEntry, User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     list_display = ("username", "email", "role", "is_active", "last_login")
     list_filter = ("role", "is_active")
     fieldsets = (*BaseUserAdmin.fieldsets, ("Access Portal", {"fields": ("role",)}))
@@ -13,7 +14,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "user", "display", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     readonly_fields = ("prefix", "created_at", "last_used_at")

@@ -55,3 +55,30 @@ def record(actor, action: str, obj, *, before=None, after=None, source: str = "w
         target_repr=(label or str(obj))[:200],
         changes={"before": before, "after": after} if (before or after) else {},
     )
+
+
+class AuditedAdminMixin:
+    """Django admin changes leave the same audit entries as the portal's own pages."""
+
+    def save_model(self, request, obj, form, change):
+        before = None
+        if change and obj.pk:
+            before = snapshot(type(obj).objects.get(pk=obj.pk))
+        super().save_model(request, obj, form, change)
+        record(
+            request.user,
+            "update" if change else "create",
+            obj,
+            before=before,
+            after=snapshot(obj),
+            source="admin",
+        )
+
+    def delete_model(self, request, obj):
+        record(request.user, "delete", obj, before=snapshot(obj), source="admin")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            record(request.user, "delete", obj, before=snapshot(obj), source="admin")
+        super().delete_queryset(request, queryset)

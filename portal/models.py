@@ -34,6 +34,8 @@ class User(AbstractUser):
         help_text="admin: everything; ops: endpoints and probes; lead: own workspaces' costs.",
     )
 
+    audit_fields = ("username", "email", "role", "is_active")
+
     objects = UserManager()
 
     def save(self, *args, **kwargs):
@@ -79,6 +81,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
+    audit_fields = ("name", "prefix", "revoked_at")
 
     class Meta:
         ordering = ["-created_at"]

@@ -267,3 +267,11 @@ def test_the_audit_page_filters(client_for, admin, workspace_a):
     assert "Team A: qwen-max" in html and "qwen-flash" not in html
     html = client.get(f"/audit/?actor={admin.username}&q=flash").content.decode()
     assert "qwen-flash" in html and "qwen-max" not in html
+
+
+def test_changes_in_the_django_admin_are_audited_too(client_for, admin, make_vpc):
+    vpc = make_vpc("vpc-admin001")
+    response = client_for(admin).post(f"/admin/endpoints/vpc/{vpc.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="delete", target_type="VPC")
+    assert entry.source == "admin" and entry.changes["before"]["vpc_id"] == "vpc-admin001"

@@ -42,6 +42,18 @@ class Region(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     notes = models.TextField(blank=True)
 
+    audit_fields = (
+        "name",
+        "mainland",
+        "model_studio",
+        "public_hosts",
+        "scopes",
+        "privatelink",
+        "batch",
+        "alerting",
+        "fine_tuning",
+    )
+
     class Meta:
         ordering = ["-model_studio", "code"]
 
@@ -89,6 +101,7 @@ class CatalogModel(models.Model):
     description = models.CharField(max_length=200, blank=True)
 
     objects = CatalogModelQuerySet.as_manager()
+    audit_fields = ("name", "family", "active", "regions")
 
     class Meta:
         ordering = ["family", "name"]
@@ -111,6 +124,8 @@ class ModelPrice(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices)
     input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+
+    audit_fields = ("model", "region_id", "currency", "input_per_mtok", "output_per_mtok")
 
     class Meta:
         constraints = [

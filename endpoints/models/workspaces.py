@@ -219,6 +219,8 @@ class Membership(models.Model):
     )
     is_lead = models.BooleanField(default=False)
 
+    audit_fields = ("workspace", "user", "is_lead")
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="one_membership")]
 
@@ -235,6 +237,8 @@ class ModelGrant(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     granted_at = models.DateTimeField(default=timezone.now)
+
+    audit_fields = ("workspace", "model")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "model"], name="one_grant")]
