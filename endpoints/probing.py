@@ -104,10 +104,7 @@ class EgressPolicy:
         return cls(networks)
 
     def allows(self, address: str) -> bool:
-        try:
-            return _allows(self.networks, address)
-        except TypeError:  # networks given as a list (unhashable): no cache
-            return _allows.__wrapped__(self.networks, address)
+        return _allows(tuple(self.networks), address)
 
     def describe(self) -> str:
         if self.networks:

@@ -227,7 +227,9 @@ PORTAL_PROBE_ALLOWED_NETWORKS = env_list("PORTAL_PROBE_ALLOWED_NETWORKS")
 # machine's own resolver (which the egress guard checks like any other address).
 PORTAL_PROBE_RESOLVER = os.environ.get("PORTAL_PROBE_RESOLVER", "").strip() or None
 PORTAL_PROBE_BATCH_SIZE = int(os.environ.get("PORTAL_PROBE_BATCH_SIZE", "50"))
-PORTAL_PROBE_CONCURRENCY = int(os.environ.get("PORTAL_PROBE_CONCURRENCY", "100"))
+# Probes in flight per task: 50 keeps time-to-first-byte accurate to ~1.5 ms on 2 cores
+# (docs/benchmarks.md) and still probes ~2,000 endpoints a second.
+PORTAL_PROBE_CONCURRENCY = int(os.environ.get("PORTAL_PROBE_CONCURRENCY", "50"))
 PORTAL_PROBE_TIMEOUT_S = float(os.environ.get("PORTAL_PROBE_TIMEOUT_S", "10"))
 PORTAL_PROBE_RETENTION_DAYS = int(os.environ.get("PORTAL_PROBE_RETENTION_DAYS", "14"))
 
