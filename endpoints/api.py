@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
-from ninja import Field, Router, Schema, Status
+from ninja import Field, PatchDict, Router, Schema, Status
 
 from portal import audit
 from portal.api import requires
@@ -186,14 +185,7 @@ def add_key(request, slug: str, payload: KeyIn):
 )
 def revoke_key(request, slug: str, key_id: int):
     workspace = get_workspace_for_user(request.user, slug)
-    key = get_object_or_404(ApiKey, pk=key_id, workspace=workspace)
-    if key.revoked_at is None:
-        before = audit.snapshot(key)
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-        audit.record(
-            request.user, "revoke", key, before=before, after=audit.snapshot(key), source="api"
-        )
+    get_object_or_404(ApiKey, pk=key_id, workspace=workspace).revoke(request.user, source="api")
     return Status(204, None)
 
 
@@ -325,27 +317,6 @@ class EndpointIn(Schema):
     check_model: str | None = None
     model_call_check: bool = False
     enabled: bool = True
-
-
-class EndpointPatch(Schema):
-    name: str | None = None
-    kind: str | None = None
-    url: str | None = None
-    region: str | None = None
-    service_region: str | None = None
-    vpc: str | None = None
-    endpoint_vpc: str | None = None
-    api_style: str | None = None
-    zones: list[str] | None = None
-    security_group: str | None = None
-    allows_80_443: bool | None = None
-    workspace: str | None = None
-    interval_s: int | None = None
-    latency_threshold_ms: int | None = None
-    eas_token: str | None = None
-    check_model: str | None = None
-    model_call_check: bool | None = None
-    enabled: bool | None = None
 
 
 class EndpointOut(Schema):
@@ -557,10 +528,10 @@ def get_endpoint(request, endpoint_id: int):
     summary="Change an endpoint (admin)",
     auth=requires(Perm.MANAGE_ENDPOINTS),
 )
-def patch_endpoint(request, endpoint_id: int, payload: EndpointPatch):
+def patch_endpoint(request, endpoint_id: int, payload: PatchDict[EndpointIn]):
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     before = audit.snapshot(endpoint)
-    _apply(endpoint, payload.dict(exclude_unset=True), request.user)
+    _apply(endpoint, payload, request.user)
     _save(endpoint)
     audit.record(
         request.user,

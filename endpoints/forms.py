@@ -178,28 +178,20 @@ class VpcForm(FieldErrorsToFormMixin, forms.ModelForm):
         return cleaned
 
 
+PRIVATELINK_FIELDS = [
+    "vpc",
+    "endpoint_vpc",
+    "zones",
+    "security_group",
+    "allows_80_443",
+    "workspace",
+    "check_model",
+    "model_call_check",
+]
 KIND_FIELDS = {
     Kind.PUBLIC: ["vpc", "workspace", "check_model", "model_call_check"],
-    Kind.PRIVATELINK_DEFAULT: [
-        "vpc",
-        "endpoint_vpc",
-        "zones",
-        "security_group",
-        "allows_80_443",
-        "workspace",
-        "check_model",
-        "model_call_check",
-    ],
-    Kind.PRIVATELINK_CUSTOM: [
-        "vpc",
-        "endpoint_vpc",
-        "zones",
-        "security_group",
-        "allows_80_443",
-        "workspace",
-        "check_model",
-        "model_call_check",
-    ],
+    Kind.PRIVATELINK_DEFAULT: PRIVATELINK_FIELDS,
+    Kind.PRIVATELINK_CUSTOM: PRIVATELINK_FIELDS,
     Kind.CROSS_REGION: [
         "service_region",
         "vpc",

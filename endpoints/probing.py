@@ -31,7 +31,7 @@ import os
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
@@ -211,24 +211,6 @@ class ProbeOutcome:
     usage: dict | None = None
     endpoint_id: int | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def as_json(self) -> dict:
-        """The `probe_now` line: see the issue's interface."""
-        return {
-            "endpoint": self.endpoint_id,
-            "status": self.status,
-            "diagnosis": self.diagnosis,
-            "message": self.message,
-            "fix": self.fix,
-            "failed_phase": self.failed_phase,
-            "phases": asdict(self.phases),
-            "addresses": [a.as_json() for a in self.addresses],
-            "cname_chain": self.cname_chain,
-            "http_status": self.http_status,
-            "tls_days_left": self.tls_days_left,
-            "request_id": self.request_id,
-            "started_at": self.started_at.isoformat(),
-        }
 
 
 # Default status and the fix for each diagnosis code. Messages are built with specifics.

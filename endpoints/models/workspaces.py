@@ -355,6 +355,18 @@ class StoredSecret(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
+    def revoke(self, actor, source: str = "web") -> bool:
+        """Stop using this secret (audited); False if it was already revoked."""
+        if self.revoked_at is not None:
+            return False
+        before = audit.snapshot(self)
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        audit.record(
+            actor, "revoke", self, before=before, after=audit.snapshot(self), source=source
+        )
+        return True
+
 
 class ApiKey(StoredSecret):
     """A Model Studio API key of a workspace. Region-bound: it works only in its region."""

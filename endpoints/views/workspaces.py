@@ -186,12 +186,7 @@ def key_add(request, slug):
 @require_POST
 def key_revoke(request, slug, pk):
     workspace = get_workspace_for_user(request.user, slug)
-    key = get_object_or_404(ApiKey, pk=pk, workspace=workspace)
-    if key.revoked_at is None:
-        before = audit.snapshot(key)
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-        audit.record(request.user, "revoke", key, before=before, after=audit.snapshot(key))
+    get_object_or_404(ApiKey, pk=pk, workspace=workspace).revoke(request.user)
     return render(
         request,
         "endpoints/workspace_detail.html#keys-section",
