@@ -150,8 +150,18 @@ class EndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
     raw_id_fields = ("vpc", "endpoint_vpc", "workspace", "eas_token")
 
 
+class ReadOnlyAdminMixin:
+    """Records written by the probes: looked at and filtered, never added or edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ProbeResult)
-class ProbeResultAdmin(admin.ModelAdmin):
+class ProbeResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "endpoint", "status", "diagnosis", "total_ms", "http_status")
     list_filter = ("status", "diagnosis", "source")
     raw_id_fields = ("endpoint", "run")
@@ -159,7 +169,7 @@ class ProbeResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProbeRun)
-class ProbeRunAdmin(admin.ModelAdmin):
+class ProbeRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "requested_by", "created_at", "total", "done", "finished_at")
 
 

@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from portal.models import User
 
-from .choices import Kind
+from .choices import PRIVATE_KINDS, Kind
 from .domains import KIND_HOST_HINT
 from .models import CatalogModel, EasToken, Endpoint, Region, Vpc, Workspace
 from .models.network import parse_override
@@ -102,7 +102,9 @@ class MemberForm(forms.Form):
         username = self.cleaned_data["username"].strip()
         user = User.objects.filter(username=username).first()
         if user is None:
-            raise ValidationError(f"No user '{username}'. Create users with `manage.py add_user`.")
+            raise ValidationError(
+                f"No user '{username}'. Create the user first (Admin → Users, or manage.py add_user)."
+            )
         return user
 
 
@@ -134,7 +136,7 @@ class HostOverridesField(forms.CharField):
             try:
                 parse_override(target)
             except ValueError as exc:
-                raise ValidationError(f"{name}: {exc}") from None
+                raise ValidationError(f"{name} → {target}: {exc}") from None
         return overrides
 
 
@@ -247,6 +249,14 @@ class ZonesField(forms.CharField):
         return [z.strip().lower() for z in (value or "").replace(";", ",").split(",") if z.strip()]
 
 
+class AllowsSelect(forms.NullBooleanSelect):
+    """Yes / No / Not confirmed; NullBooleanSelect maps a saved True/False back to its option."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "Not confirmed"), ("true", "Yes"), ("false", "No")]
+
+
 class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
     zones = ZonesField(
         required=False,
@@ -255,9 +265,7 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
     allows_80_443 = forms.NullBooleanField(
         required=False,
         label="Security group allows 80/443",
-        widget=forms.Select(
-            choices=[("unknown", "Not confirmed"), ("true", "Yes"), ("false", "No")]
-        ),
+        widget=AllowsSelect(),
         help_text="Inbound TCP 80 and 443 from the callers' CIDR.",
     )
     eas_token_secret = forms.CharField(
@@ -332,7 +340,30 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
             self.fields[
                 "eas_token_secret"
             ].help_text = f"Stored: {self.instance.eas_token.fingerprint}. Leave empty to keep it; paste a new one to replace it."
+        self._mark_required_by_kind()
         style_widgets(self)
+
+    def _mark_required_by_kind(self):
+        """What the chosen kind cannot do without, marked required with the rule's own words."""
+        required = {
+            "vpc": (
+                self.chosen_kind in PRIVATE_KINDS,
+                "A private endpoint is reachable only from inside a "
+                "VPC: choose the VPC its callers sit in.",
+            ),
+            "workspace": (
+                True,
+                "Choose the workspace whose API key the probes use (keys are region-bound).",
+            ),
+            "eas_token_secret": (
+                not self.instance.eas_token_id,
+                "A PAI-EAS service needs its EAS token (from 'View invocation information').",
+            ),
+        }
+        for name, (needed, message) in required.items():
+            if name in self.fields and needed:
+                self.fields[name].required = True
+                self.fields[name].error_messages["required"] = message
 
     def enable_live_validation(self, url: str):
         """Validate each field when the user leaves it (htmx swaps that field's wrapper)."""

@@ -453,8 +453,15 @@ async def resolve(
         raise Finding("dns_error", f"{where} failed for {host}: {failures[0]}", Phase.RESOLVE)
     answers = [a for a in answers if not isinstance(a, BaseException)]
     if all(a == "nxdomain" for a in answers):
+        via = (
+            f" ({host} points there through the VPC's records: {' → '.join([host, *chain])})"
+            if chain
+            else ""
+        )
         raise Finding(
-            "dns_nxdomain", f"{name} does not exist (NXDOMAIN) according to {where}.", Phase.RESOLVE
+            "dns_nxdomain",
+            f"{name} does not exist (NXDOMAIN) according to {where}{via}.",
+            Phase.RESOLVE,
         )
     addresses: list[str] = []
     for answer in answers:
@@ -1121,22 +1128,31 @@ async def _exchange_phases(
             **extra,
         )
     return _outcome(
-        target, "ok", _success(request, target, host, phases), None, usage=usage, **extra
+        target, "ok", _success(request, target, host, phases, usage), None, usage=usage, **extra
     )
 
 
-def _success(request: Request, target: ProbeTarget, host: str, phases: Phases) -> str:
+def _success(request: Request, target: ProbeTarget, host: str, phases: Phases, usage=None) -> str:
     """What a passing probe proved, in words."""
     took = f"{phases.total_ms:.0f} ms"
     credential = "EAS token" if target.kind in EAS_KINDS else "key"
     if request.validation:
-        return (
+        message = (
             f"{host} accepted the {credential} and the permission to call {target.check_model} in {took} "
-            "(the check request is refused before billing, as intended)."
+            "(a check request refused before billing)."
         )
-    if target.secret:
-        return f"{host} answered and accepted the {credential} in {took}."
-    return f"{host} answered in {took} (no credentials to check)."
+    elif target.secret:
+        message = f"{host} answered and accepted the {credential} in {took}."
+    else:
+        message = f"{host} answered in {took} (no credentials to check)."
+    if usage:
+        message += (
+            f" The billed 1-token call to {usage['model']} used {usage['input_tokens']} + "
+            f"{usage['output_tokens']} tokens."
+        )
+    elif target.model_call:
+        message += " The billed 1-token model call returned no usage."
+    return message
 
 
 async def _model_call(target, address, port, parsed, host_header, base_path) -> dict | None:

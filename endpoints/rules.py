@@ -468,9 +468,16 @@ def rule_credentials(ctx: Context):
             "credentials",
             "Key region",
             FAIL,
-            f"API keys are region-bound: {workspace.name} is a {workspace.region_id} workspace and this "
-            f"endpoint serves {ms_region.code}. Choose a {ms_region.code} workspace.",
+            f"API keys are region-bound: {workspace.name} is a workspace of {workspace.region_id} and this "
+            f"endpoint serves {ms_region.code}. Choose a workspace of {ms_region.code}.",
             "workspace",
+        )
+    elif workspace.pk and not workspace.api_keys.filter(revoked_at__isnull=True).exists():
+        yield Check(
+            "credentials",
+            "Key",
+            WARN,
+            f"{workspace.name} has no active API key, so probes cannot authenticate: add one on its page.",
         )
     else:
         yield Check(
@@ -591,7 +598,9 @@ def rule_zones_and_security_group(ctx: Context):
             "security-group",
             "Security group",
             PASS,
-            f"{ep.security_group or 'The security group'} allows inbound 80/443 from the callers.",
+            f"{ep.security_group} allows inbound 80/443 from the callers."
+            if ep.security_group
+            else "Recorded as allowing inbound 80/443 from the callers (no security group ID given).",
         )
 
 

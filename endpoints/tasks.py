@@ -23,9 +23,9 @@ def chunks(items, size):
         yield items[start : start + size]
 
 
-def fan_out(endpoint_ids, run_id=None, source="schedule") -> int:
+def fan_out(endpoint_ids, run_id=None, source="schedule", batch_size=None) -> int:
     """Queue probe batches; returns how many endpoints could not be queued."""
-    batches = list(chunks(list(endpoint_ids), settings.PORTAL_PROBE_BATCH_SIZE))
+    batches = list(chunks(list(endpoint_ids), batch_size or settings.PORTAL_PROBE_BATCH_SIZE))
     for index, batch in enumerate(batches):
         try:
             probe_endpoints.apply_async(args=[batch], kwargs={"run_id": run_id, "source": source})

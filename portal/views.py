@@ -7,6 +7,7 @@ from django.db import connection
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from . import audit
@@ -100,10 +101,21 @@ def audit_list(request):
         entries = entries.filter(target_type=filters["target_type"])
     if filters["q"]:
         entries = entries.filter(target_repr__icontains=filters["q"])
-    if filters["since"]:
-        entries = entries.filter(created_at__date__gte=filters["since"])
-    if filters["until"]:
-        entries = entries.filter(created_at__date__lte=filters["until"])
+    ignored = []
+    for name, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
+        if not filters[name]:
+            continue
+        try:
+            day = parse_date(filters[name])
+        except ValueError:  # a well-formed but impossible date, such as 2026-02-30
+            day = None
+        if day is None:
+            ignored.append(
+                f"'{filters[name]}' is not a date (YYYY-MM-DD); the {name} filter was ignored."
+            )
+            filters[name] = ""
+        else:
+            entries = entries.filter(**{lookup: day})
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -113,6 +125,7 @@ def audit_list(request):
         "target_types": AuditEntry.objects.order_by()
         .values_list("target_type", flat=True)
         .distinct(),
+        "ignored": ignored,
     }
     return render(
         request, page_or_fragment(request, "portal/audit_list.html", "audit-table"), context

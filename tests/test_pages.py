@@ -275,3 +275,75 @@ def test_changes_in_the_django_admin_are_audited_too(client_for, admin, make_vpc
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="delete", target_type="VPC")
     assert entry.source == "admin" and entry.changes["before"]["vpc_id"] == "vpc-admin001"
+
+
+def test_the_edit_form_keeps_the_saved_security_group_answer(
+    client_for, admin, workspace_a, make_vpc, make_endpoint
+):
+    endpoint = make_endpoint(vpc=make_vpc(), workspace=workspace_a, allows_80_443=True)
+    html = client_for(admin).get(f"/endpoints/{endpoint.pk}/edit/").content.decode()
+    assert '<option value="true" selected>Yes</option>' in html
+
+
+@pytest.mark.parametrize("query", ["since=garbage", "until=2026-02-30", "since=2026-11-22T00:00"])
+def test_bad_audit_dates_are_ignored_with_a_note(client_for, admin, query):
+    response = client_for(admin).get(f"/audit/?{query}")
+    assert response.status_code == 200
+    assert "is not a date" in response.content.decode()
+
+
+@pytest.mark.parametrize("month", ["9999-12", "2026-13", "last"])
+def test_a_bad_month_shows_this_month_with_a_note(client_for, admin, month):
+    response = client_for(admin).get(f"/costs/?month={month}")
+    assert response.status_code == 200
+    assert "is not a month" in response.content.decode()
+
+
+def test_a_lead_asking_for_another_workspaces_costs_is_told(client_for, lead_a, workspace_b):
+    html = client_for(lead_a).get("/costs/?workspace=team-b").content.decode()
+    assert "is not one of your workspaces" in html
+
+
+def test_forbidden_pages_explain_themselves(client_for, ops):
+    response = client_for(ops).get("/endpoints/new/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Your role cannot open this page" in html
+    assert "Your role (Ops) cannot do this." in html
+    assert 'href="/probes/"' in html  # the navigation is there
+
+
+def test_the_checklist_warns_about_a_workspace_without_a_key(workspace_a, make_vpc, make_endpoint):
+    endpoint = make_endpoint(vpc=make_vpc(), workspace=workspace_a)
+    workspace_a.api_keys.update(revoked_at=timezone.now())
+    messages = [c.message for c in endpoint.checklist() if c.state == "warn"]
+    assert any("has no active API key" in m for m in messages)
+
+
+def test_status_sorts_by_severity(client_for, admin, many_endpoints):
+    many_endpoints(6)
+    html = client_for(admin).get("/endpoints/?sort=status").content.decode()
+    first_down, first_degraded, first_up = (
+        html.index(f'status-{s}"') for s in ("down", "degraded", "up")
+    )
+    assert first_down < first_degraded < first_up
+
+
+def test_ops_do_not_see_spend_on_workspace_pages(client_for, ops, admin, workspace_a):
+    assert "Spent this month" not in client_for(ops).get("/workspaces/team-a/").content.decode()
+    assert "Monthly budget" not in client_for(ops).get("/workspaces/").content.decode()
+    assert "Spent this month" in client_for(admin).get("/workspaces/team-a/").content.decode()
+
+
+def test_the_audit_trail_and_probe_records_are_read_only_in_the_admin(
+    client_for, admin, workspace_a
+):
+    client = client_for(admin)
+    client.post("/workspaces/team-a/models/qwen-max/toggle/")
+    entry = AuditEntry.objects.get()
+    assert (
+        client.post(f"/admin/portal/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+    assert client.get("/admin/endpoints/proberesult/add/").status_code == 403

@@ -163,7 +163,7 @@ class Vpc(models.Model):
                 try:
                     parse_override(value)
                 except ValueError as exc:
-                    errors.setdefault("host_overrides", []).append(f"{name}: {exc}")
+                    errors.setdefault("host_overrides", []).append(f"{name} → {value}: {exc}")
         if errors:
             raise ValidationError(errors)
 
@@ -281,7 +281,7 @@ class Endpoint(models.Model):
     )
     model_call_check = models.BooleanField(
         default=False,
-        help_text="Also send a billed 1-token completion for check_model and record its cost.",
+        help_text="Also send a billed 1-token completion for the model to check, and record its cost.",
     )
     interval_s = models.PositiveIntegerField("probe interval (s)", default=60)
     latency_threshold_ms = models.PositiveIntegerField(

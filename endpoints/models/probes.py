@@ -97,6 +97,19 @@ class ProbeResult(models.Model):
             f"{self.endpoint_id} {self.started_at:%Y-%m-%d %H:%M:%S} {self.status} {self.diagnosis}"
         )
 
+    @property
+    def waited_ms(self) -> float:
+        """Time no phase accounts for: waiting for an answer that never came (timeouts)."""
+        phases = [
+            self.resolve_ms,
+            self.connect_ms,
+            self.tls_ms,
+            self.processing_ms,
+            self.transfer_ms,
+        ]
+        waited = (self.total_ms or 0) - sum(p or 0 for p in phases)
+        return round(waited, 1) if waited > 1 else 0.0
+
     def as_json(self) -> dict:
         """The shape of `probe_now` and GET /api/v1/endpoints/{id}/probes."""
         return {

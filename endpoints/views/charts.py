@@ -28,6 +28,14 @@ def latency_chart(results) -> dict:
         }
         for field, label, color in PHASES
     ]
+    datasets.append(
+        {
+            "label": "Waited, no answer",
+            "data": [r.waited_ms for r in results],
+            "backgroundColor": "#dc3545",
+            "stack": "phases",
+        }
+    )
     return {
         "type": "bar",
         "data": {"labels": labels, "datasets": datasets},

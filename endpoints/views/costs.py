@@ -28,13 +28,22 @@ PALETTE = [
 ]
 
 
-def _month(request) -> date:
+def _month(request) -> tuple[date, str | None]:
+    """The month asked for (YYYY-MM), or this month and why the request was not usable."""
+    this_month = timezone.localdate().replace(day=1)
     text = request.GET.get("month", "")
+    if not text:
+        return this_month, None
     try:
         year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1)
+        if not 2000 <= year <= this_month.year + 1:
+            raise ValueError
+        return date(year, month, 1), None
     except ValueError:
-        return timezone.localdate().replace(day=1)
+        return (
+            this_month,
+            f"'{text}' is not a month such as {this_month:%Y-%m}; showing this month.",
+        )
 
 
 def cost_split(start: date, end: date, workspaces):
@@ -122,11 +131,17 @@ def _daily_charts(by_day, start: date, end: date) -> list[dict]:
 
 @require(Perm.VIEW_COSTS)
 def cost_view(request):
-    start = _month(request)
+    start, month_note = _month(request)
     end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
     workspaces = Workspace.objects.for_user(request.user)
-    if request.GET.get("workspace"):
-        workspaces = workspaces.filter(slug=request.GET["workspace"])
+    notes = [month_note] if month_note else []
+    selected = request.GET.get("workspace", "")
+    if selected:
+        if workspaces.filter(slug=selected).exists():
+            workspaces = workspaces.filter(slug=selected)
+        else:
+            notes.append(f"'{selected}' is not one of your workspaces; showing all of them.")
+            selected = ""
     usage, by_workspace, by_model, by_day = cost_split(start, end, workspaces)
     if request.GET.get("format") == "csv":
         return _csv(usage, start)
@@ -146,7 +161,8 @@ def cost_view(request):
         "totals": sorted(totals.items()),
         "charts": _daily_charts(by_day, start, end),
         "workspaces": Workspace.objects.for_user(request.user).only("slug", "name"),
-        "selected": request.GET.get("workspace", ""),
+        "selected": selected,
+        "notes": notes,
     }
     return render(request, "endpoints/cost_split.html", context)
 

@@ -4,7 +4,7 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -15,7 +15,7 @@ from portal.htmx import page_or_fragment
 from portal.roles import Perm, has_perm, require
 
 from ..access import get_endpoint_for_user, get_vpc_for_user
-from ..choices import Kind, Status
+from ..choices import ApiStyle, Kind, Status
 from ..domains import KIND_HOST_HINT, find_url, parse_url
 from ..forms import EndpointForm, VpcForm, style_widgets
 from ..models import Endpoint, ProbeResult, Region, Vpc, Workspace
@@ -104,8 +104,8 @@ def vpc_delete(request, pk):
 SORTS = {
     "name": "name",
     "-name": "-name",
-    "status": "status",
-    "-status": "-status",
+    "status": "-severity",  # worst first
+    "-status": "severity",
     "region": "region_id",
     "-region": "-region_id",
     "kind": "kind",
@@ -115,6 +115,13 @@ SORTS = {
     "probed": "last_probe_at",
     "-probed": "-last_probe_at",
 }
+SEVERITY = Case(
+    When(status="down", then=Value(3)),
+    When(status="degraded", then=Value(2)),
+    When(status="unknown", then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
 PAGE_SIZE = 50
 SNIPPET_LABELS = {
     "curl": "curl",
@@ -153,9 +160,8 @@ def endpoint_list(request):
     }
     sort = request.GET.get("sort", "name")
     endpoints = filter_endpoints(Endpoint.objects.for_user(request.user), params)
-    endpoints = endpoints.select_related("region", "vpc", "workspace").order_by(
-        SORTS.get(sort, "name"), "pk"
-    )
+    endpoints = endpoints.select_related("region", "vpc", "workspace").annotate(severity=SEVERITY)
+    endpoints = endpoints.order_by(SORTS.get(sort, "name"), "pk")
     page = Paginator(endpoints, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -309,7 +315,18 @@ def endpoint_parse_url(request):
         "name": request.POST.get("name", ""),
     }
     form = EndpointForm(kind=parsed.kind, initial=initial)
-    return _endpoint_form(request, form, None, paste_notes=notes, pasted=parsed, paste=text)
+    recognised = ", ".join(
+        part
+        for part in (
+            Kind(parsed.kind).label if parsed.kind else None,
+            parsed.region,
+            ApiStyle(parsed.api_style).label if parsed.api_style else None,
+        )
+        if part
+    )
+    return _endpoint_form(
+        request, form, None, paste_notes=notes, pasted=parsed, recognised=recognised, paste=text
+    )
 
 
 # -- detail -----------------------------------------------------------------------------------
@@ -351,5 +368,9 @@ def endpoint_delete(request, pk):
     return render(
         request,
         "endpoints/confirm_delete.html",
-        {"object": endpoint, "kind": "endpoint", "detail": f"Its {count} probe results go too."},
+        {
+            "object": endpoint,
+            "kind": "endpoint",
+            "detail": f"Its {count} probe result{'s' if count != 1 else ''} go{'es' if count == 1 else ''} too.",
+        },
     )

@@ -1,7 +1,9 @@
 """Ops' view: the probe status board, manual probes with progress."""
 
 import json
+import math
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count
@@ -89,8 +91,11 @@ def _current_run(request):
 def _start(request, endpoint_ids, label):
     run = probe_runner.start_run(endpoint_ids, request.user)
 
+    # Someone is watching the progress bar: smaller batches move it in about ten steps.
+    batch_size = max(1, min(settings.PORTAL_PROBE_BATCH_SIZE, math.ceil(len(endpoint_ids) / 10)))
+
     def queue():
-        if fan_out(endpoint_ids, run_id=str(run.pk), source="manual"):
+        if fan_out(endpoint_ids, run_id=str(run.pk), source="manual", batch_size=batch_size):
             ProbeRun.objects.filter(pk=run.pk).update(total=0)
 
     transaction.on_commit(queue)

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
@@ -86,9 +86,15 @@ def workspace_detail(request, slug):
 
 
 def _detail_context(request, workspace, **extra):
-    today = timezone.localdate()
-    month_usage = UsageRecord.objects.filter(workspace=workspace, day__gte=today.replace(day=1))
-    spent = sum((u.cost for u in month_usage), start=0)
+    spent = None
+    if has_perm(request.user, Perm.VIEW_COSTS):
+        month_start = timezone.localdate().replace(day=1)
+        spent = (
+            UsageRecord.objects.filter(workspace=workspace, day__gte=month_start).aggregate(
+                total=Sum("cost")
+            )["total"]
+            or 0
+        )
     context = {
         "workspace": workspace,
         "keys": workspace.api_keys.select_related("created_by"),

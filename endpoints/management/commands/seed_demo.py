@@ -253,7 +253,7 @@ ENDPOINTS = [
         vpc="vpc-tokyo0001",
         zones=["ap-northeast-1a", "ap-northeast-1c"],
         security_group="sg-tokyo01",
-        allows_80_443=False,
+        allows_80_443=True,
         workspace="sg-default",
     ),
     dict(
