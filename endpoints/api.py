@@ -474,6 +474,7 @@ def list_endpoints(
     kind: str | None = None,
     status: str | None = None,
     workspace: str | None = None,
+    diagnosis: str | None = None,
     q: str | None = None,
     limit: int | None = None,
     offset: int = 0,
@@ -484,6 +485,7 @@ def list_endpoints(
         "kind": kind,
         "status": status,
         "workspace": workspace,
+        "diagnosis": diagnosis,
         "q": q,
     }
     queryset = filter_endpoints(Endpoint.objects.all(), {k: v for k, v in params.items() if v})

@@ -347,3 +347,11 @@ def test_the_audit_trail_and_probe_records_are_read_only_in_the_admin(
     )
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
     assert client.get("/admin/endpoints/proberesult/add/").status_code == 403
+
+
+def test_the_list_filters_by_diagnosis_from_the_board(client_for, ops, many_endpoints):
+    many_endpoints(9)
+    client = client_for(ops)
+    assert 'href="/endpoints/?diagnosis=tcp_timeout"' in client.get("/probes/").content.decode()
+    html = client.get("/endpoints/?diagnosis=tcp_timeout").content.decode()
+    assert html.count('<span class="status status-down"') == 3 and 'status-degraded"' not in html

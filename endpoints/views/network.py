@@ -146,6 +146,8 @@ def filter_endpoints(queryset, params):
         queryset = queryset.filter(workspace__slug=params["workspace"])
     if params.get("status"):
         queryset = queryset.filter(status=params["status"])
+    if params.get("diagnosis"):
+        queryset = queryset.filter(diagnosis=params["diagnosis"])
     if params.get("q"):
         q = params["q"].strip()
         queryset = queryset.filter(Q(name__icontains=q) | Q(host__icontains=q))
@@ -156,7 +158,7 @@ def filter_endpoints(queryset, params):
 def endpoint_list(request):
     params = {
         k: request.GET.get(k, "").strip()
-        for k in ("region", "vpc", "kind", "workspace", "status", "q")
+        for k in ("region", "vpc", "kind", "workspace", "status", "diagnosis", "q")
     }
     sort = request.GET.get("sort", "name")
     endpoints = filter_endpoints(Endpoint.objects.for_user(request.user), params)
