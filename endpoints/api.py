@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from ninja import Field, PatchDict, Router, Schema, Status
 
 from portal import audit
@@ -165,6 +166,7 @@ def add_key(request, slug: str, payload: KeyIn):
     key.set_secret(secret)
     key.save()
     audit.record(request.user, "create", key, after=audit.snapshot(key), source="api")
+    workspace.endpoints.all().reprobe_soon()
     return Status(
         201,
         {
@@ -186,6 +188,7 @@ def add_key(request, slug: str, payload: KeyIn):
 def revoke_key(request, slug: str, key_id: int):
     workspace = get_workspace_for_user(request.user, slug)
     get_object_or_404(ApiKey, pk=key_id, workspace=workspace).revoke(request.user, source="api")
+    workspace.endpoints.all().reprobe_soon()
     return Status(204, None)
 
 
@@ -212,6 +215,7 @@ def get_models(request, slug: str):
 def put_models(request, slug: str, payload: ModelsBody):
     workspace = get_workspace_for_user(request.user, slug)
     workspace.set_grants(payload.models, request.user, source="api")
+    workspace.endpoints.all().reprobe_soon()
     return {
         "models": list(workspace.callable_models().order_by("name").values_list("name", flat=True))
     }
@@ -534,6 +538,7 @@ def patch_endpoint(request, endpoint_id: int, payload: PatchDict[EndpointIn]):
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
     before = audit.snapshot(endpoint)
     _apply(endpoint, payload, request.user)
+    endpoint.next_probe_at = timezone.now()  # see the effect of the change within seconds
     _save(endpoint)
     audit.record(
         request.user,

@@ -205,6 +205,11 @@ class EndpointQuerySet(models.QuerySet):
     def due(self, now=None):
         return self.filter(enabled=True, next_probe_at__lte=now or timezone.now())
 
+    def reprobe_soon(self) -> int:
+        """After a change that could alter the verdict (an edit, a key, a grant, DNS records),
+        probe again at the next dispatch rather than at the end of the interval."""
+        return self.filter(enabled=True).update(next_probe_at=timezone.now())
+
 
 class Endpoint(models.Model):
     """One path to Model Studio or PAI-EAS, as callers in `vpc` (or on the internet) use it."""

@@ -56,6 +56,7 @@ def vpc_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         vpc = form.save()
         audit.record(request.user, "update", vpc, before=before, after=audit.snapshot(vpc))
+        Endpoint.objects.filter(Q(vpc=vpc) | Q(endpoint_vpc=vpc)).reprobe_soon()
         messages.success(request, f"Saved {vpc.vpc_id}.")
         return redirect("vpc-detail", pk=vpc.pk)
     return _vpc_form(request, form, vpc)
@@ -219,6 +220,7 @@ def endpoint_edit(request, pk):
         audit.record(
             request.user, "update", endpoint, before=before, after=audit.snapshot(endpoint)
         )
+        Endpoint.objects.filter(pk=endpoint.pk).reprobe_soon()
         messages.success(request, f"Saved {endpoint.name}.")
         return redirect(endpoint)
     return _endpoint_form(request, form, endpoint)

@@ -127,6 +127,7 @@ def model_toggle(request, slug, model_name):
     error = None
     try:
         on = workspace.toggle_grant(model.name, request.user)
+        workspace.endpoints.all().reprobe_soon()
     except ValidationError as exc:  # explain in the cell; nothing changed
         error = " ".join(exc.messages)
         on = workspace.grants.filter(model=model).exists()
@@ -175,6 +176,7 @@ def key_add(request, slug):
     key.set_secret(secret)
     key.save()
     audit.record(request.user, "create", key, after=audit.snapshot(key))
+    workspace.endpoints.all().reprobe_soon()
     return render(
         request,
         "endpoints/workspace_detail.html#keys-section",
@@ -193,6 +195,7 @@ def key_add(request, slug):
 def key_revoke(request, slug, pk):
     workspace = get_workspace_for_user(request.user, slug)
     get_object_or_404(ApiKey, pk=pk, workspace=workspace).revoke(request.user)
+    workspace.endpoints.all().reprobe_soon()
     return render(
         request,
         "endpoints/workspace_detail.html#keys-section",
