@@ -21,6 +21,7 @@ from .access import get_endpoint_for_user, get_workspace_for_user
 from .choices import EAS_KINDS, ApiStyle, Kind
 from .domains import style_from_path
 from .models import ApiKey, CatalogModel, EasToken, Endpoint, Region, Vpc, Workspace
+from .models.network import save_with_pending_token
 from .models.workspaces import check_api_key_secret, check_eas_token
 from .rules import WARN, evaluate
 from .snippets import snippets_for
@@ -425,6 +426,8 @@ def _apply(endpoint: Endpoint, data: dict, user) -> None:
         problems.setdefault("kind", []).append(
             f"Unknown kind '{data['kind']}'. Kinds: {', '.join(Kind.values)}."
         )
+    if endpoint.kind not in EAS_KINDS:
+        endpoint.eas_token = None  # only PAI-EAS endpoints keep a token (a kind change drops it)
     if endpoint.pk is None and not data.get("api_style"):
         endpoint.api_style = _default_style(endpoint)
     if data.get("eas_token"):
@@ -458,11 +461,7 @@ def _default_style(endpoint: Endpoint) -> str:
 
 def _save(endpoint: Endpoint) -> None:
     with transaction.atomic():
-        pending = getattr(endpoint, "pending_eas_token", None)
-        if pending is not None:
-            pending.save()
-            endpoint.eas_token = pending
-        endpoint.save()
+        save_with_pending_token(endpoint)
 
 
 @network.get(

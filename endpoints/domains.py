@@ -5,6 +5,7 @@ Pure functions with no database access, shared by the registration rules, the
 come from DOMAIN.md and the seed documents.
 """
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -294,3 +295,51 @@ def base_url(origin_or_url: str, api_style: str) -> str:
     if api_style == ApiStyle.EAS:
         return origin_or_url.rstrip("/")
     return origin_or_url.rstrip("/") + STYLE_BASE_PATH.get(api_style, "")
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """'host' or 'host:port' (IPv6 as '[addr]:port') → (address, port). Raises ValueError."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("Enter the DNS resolver's address, e.g. 100.100.2.136.")
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError("Write an IPv6 resolver with a port as [address]:port.")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"'{port_text}' is not a port number.")
+        port = int(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"'{host}' is not an IP address: a VPC's resolver is given by address "
+            "(Alibaba Cloud's internal resolvers are 100.100.2.136 and 100.100.2.138)."
+        ) from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{port} is not a port number.")
+    return host, port
+
+
+def parse_override(value: str) -> tuple[list[str], str | None]:
+    """An override value is addresses ('10.0.0.5' or '10.0.0.5, 10.0.1.5') or a CNAME target."""
+    items = [item.strip() for item in str(value).split(",") if item.strip()]
+    if not items:
+        raise ValueError("Give an address, a comma-separated list of addresses, or a host name.")
+    addresses = []
+    for item in items:
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            if len(items) > 1:
+                raise ValueError(f"'{item}' is not an IP address.") from None
+            problems = host_problems(item.lower())
+            if problems:
+                raise ValueError(" ".join(problems)) from None
+            return [], item.lower().rstrip(".")
+    return addresses, None

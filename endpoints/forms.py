@@ -2,13 +2,14 @@
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
 
 from portal.models import User
 
 from .choices import PRIVATE_KINDS, Kind
-from .domains import KIND_HOST_HINT
+from .domains import KIND_HOST_HINT, parse_override
 from .models import CatalogModel, EasToken, Endpoint, Region, Vpc, Workspace
-from .models.network import parse_override
+from .models.network import save_with_pending_token
 from .models.workspaces import check_api_key_secret, check_eas_token
 
 
@@ -410,13 +411,9 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
 
     def save(self, commit=True):
         endpoint = super().save(commit=False)
-        pending = getattr(endpoint, "pending_eas_token", None)
         if commit:
-            if pending is not None:
-                pending.created_by = endpoint.created_by
-                pending.save()
-                endpoint.eas_token = pending
-            endpoint.save()
+            with transaction.atomic():
+                save_with_pending_token(endpoint)
         return endpoint
 
 

@@ -11,14 +11,23 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from portal.crypto import SecretUnavailable
 
 from .choices import EAS_KINDS, ApiStyle
-from .models import ApiKey, EasToken, Endpoint, ModelPrice, ProbeResult, ProbeRun, UsageRecord
-from .probing import ProbeOutcome, ProbeTarget, probe_sync
+from .models import (
+    ApiKey,
+    EasToken,
+    Endpoint,
+    ModelPrice,
+    ProbeResult,
+    ProbeRun,
+    Region,
+    UsageRecord,
+)
+from .probing import EgressPolicy, ProbeOutcome, ProbeTarget, probe_sync
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,13 @@ def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
     endpoints = list(endpoints)
     keys = _active_keys({e.workspace_id for e in endpoints if e.workspace_id})
     fallback = _fallback_models(endpoints)
+    public_hosts = {
+        host.lower(): code
+        for code, hosts in Region.objects.filter(model_studio=True).values_list(
+            "code", "public_hosts"
+        )
+        for host in hosts or []
+    }
     timeout = settings.PORTAL_PROBE_TIMEOUT_S
     targets, missing = [], {}
     for endpoint in endpoints:
@@ -91,6 +107,8 @@ def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
                 api_style=endpoint.api_style,
                 secret=secret,
                 resolver=vpc.resolver if vpc else settings.PORTAL_PROBE_RESOLVER,
+                resolver_source="vpc" if vpc else "portal",
+                public_hosts=public_hosts,
                 host_overrides=vpc.overrides_for_probe() if vpc else {},
                 check_model=model,
                 model_call=endpoint.model_call_check and bool(endpoint.check_model_id),
@@ -120,9 +138,15 @@ def run_probes(endpoint_ids, run_id=None, source: str = "schedule") -> list[Prob
     """Probe the endpoints and record the results; returns the stored rows."""
     endpoints = load_endpoints(endpoint_ids)
     if not endpoints:
+        if run_id is not None:
+            ProbeRun(pk=run_id).advance(len(set(endpoint_ids)))
         return []
     targets, missing = build_targets(endpoints)
-    outcomes = probe_sync(targets, concurrency=settings.PORTAL_PROBE_CONCURRENCY)
+    policy = EgressPolicy.from_env(",".join(settings.PORTAL_PROBE_ALLOWED_NETWORKS))
+    outcomes = probe_sync(targets, concurrency=settings.PORTAL_PROBE_CONCURRENCY, policy=policy)
+    vanished = len(set(endpoint_ids)) - len(endpoints)
+    if run_id is not None and vanished:
+        ProbeRun(pk=run_id).advance(vanished)  # deleted since: a watched run still finishes
     return record(endpoints, outcomes, missing, run_id=run_id, source=source)
 
 
@@ -156,33 +180,36 @@ def record(endpoints, outcomes: list[ProbeOutcome], missing=None, run_id=None, s
                 **vars(outcome.phases),
             )
         )
-        if outcome.status != endpoint.status:
-            endpoint.status_changed_at = now
-        endpoint.status = outcome.status
-        endpoint.diagnosis = outcome.diagnosis
-        endpoint.status_message = message[:500]
-        endpoint.last_probe_at = now
-        endpoint.last_total_ms = outcome.phases.total_ms
-        changed.append(endpoint)
+        changed.append((endpoint, outcome, message))
     with transaction.atomic():
+        alive = set(Endpoint.objects.filter(pk__in=by_id).values_list("pk", flat=True))
+        rows = [row for row in rows if row.endpoint_id in alive]  # deleted while probing
         ProbeResult.objects.bulk_create(rows, batch_size=500)
-        Endpoint.objects.bulk_update(
-            changed,
-            [
-                "status",
-                "diagnosis",
-                "status_message",
-                "status_changed_at",
-                "last_probe_at",
-                "last_total_ms",
-            ],
-            batch_size=500,
-        )
+        for endpoint, outcome, message in changed:
+            if endpoint.pk in alive:
+                _set_status(endpoint, outcome, message, now)
         _touch_credentials(endpoints, outcomes, missing, now)
         _account_usage(endpoints, outcomes)
     if run_id is not None:
-        ProbeRun(pk=run_id).advance(len(rows))
+        ProbeRun(pk=run_id).advance(len(outcomes))  # deleted meanwhile counts as done, too
     return rows
+
+
+def _set_status(endpoint, outcome: ProbeOutcome, message: str, now) -> None:
+    """The endpoint's current status, unless a newer probe (a manual one racing the schedule,
+    a redelivered batch) already wrote one; status_changed_at moves only on a change."""
+    Endpoint.objects.filter(pk=endpoint.pk).filter(
+        Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=outcome.started_at)
+    ).update(
+        status=outcome.status,
+        diagnosis=outcome.diagnosis,
+        status_message=message[:500],
+        status_changed_at=Case(
+            When(status=outcome.status, then=F("status_changed_at")), default=Value(now)
+        ),
+        last_probe_at=outcome.started_at,
+        last_total_ms=outcome.phases.total_ms,
+    )
 
 
 def _touch_credentials(endpoints, outcomes, missing, now):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import ssl
 import time
@@ -43,8 +44,9 @@ import dns.resolver
 import h11
 
 from .choices import DEFAULT_DOMAIN_KINDS, EAS_KINDS, PRIVATE_KINDS, ApiStyle, Kind, Phase, Status
-from .domains import classify_host, parse_url
+from .domains import PUBLIC_HOSTS, classify_host, parse_override, parse_resolver, parse_url
 
+log = logging.getLogger(__name__)
 USER_AGENT = "access-portal-probe/1.0"
 MAX_BODY_BYTES = 256 * 1024
 TLS_EXPIRY_WARNING_DAYS = 14
@@ -151,6 +153,11 @@ class ProbeTarget:
     api_style: str
     secret: str | None = field(default=None, repr=False)
     resolver: str | None = None  # "host" or "host:port"; None: the machine's resolver
+    # "vpc": from a VPC's registration (user data, always guarded); "portal": from the
+    # portal's own settings or the machine, where a loopback stub resolver (Docker's
+    # 127.0.0.11, systemd's 127.0.0.53) is the machine's DNS, not a probe target.
+    resolver_source: str = "vpc"
+    public_hosts: Mapping[str, str] | None = None  # extra shared public hosts (Region data)
     host_overrides: Mapping[str, str] = field(default_factory=dict)
     check_model: str | None = None
     model_call: bool = False
@@ -304,6 +311,11 @@ DIAGNOSES: dict[str, tuple[str, str]] = {
         "'free tier only' for the model, or wait for the quota to renew.",
     ),
     "config_error": (Status.UNKNOWN, "Fix the endpoint's URL in the registry."),
+    "internal_error": (
+        Status.UNKNOWN,
+        "The portal could not finish this probe: check the endpoint's stored key (printable ASCII "
+        "only) and the worker's log.",
+    ),
     "account_in_arrears": (
         Status.DOWN,
         "Top up the Alibaba Cloud account: calls are refused until it is paid.",
@@ -352,29 +364,30 @@ def _system_nameservers() -> tuple[str, ...]:
         return ()
 
 
+@lru_cache(maxsize=4096)
 def _parse_resolver(text: str) -> tuple[str, int]:
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 53
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, int(port)
-    return text, 53
+    try:
+        return parse_resolver(text)
+    except ValueError as exc:
+        raise Finding(
+            "config_error", f"The resolver '{text}' is not usable: {exc}", Phase.RESOLVE
+        ) from None
 
 
-def _override_value(value: str) -> tuple[list[str], str | None]:
-    addresses, target = _parse_override(value)
+def _override_value(name: str, value: str) -> tuple[list[str], str | None]:
+    try:
+        addresses, target = _parse_override(value)
+    except ValueError as exc:
+        raise Finding(
+            "config_error", f"The VPC's record {name} → {value} is not usable: {exc}", Phase.RESOLVE
+        ) from None
     return list(addresses), target
 
 
 @lru_cache(maxsize=4096)
 def _parse_override(value: str) -> tuple[tuple[str, ...], str | None]:
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    try:
-        return tuple(str(ipaddress.ip_address(item)) for item in items), None
-    except ValueError:
-        return (), items[0].lower().rstrip(".") if items else None
+    addresses, target = parse_override(value)
+    return tuple(addresses), target
 
 
 @lru_cache(maxsize=4096)
@@ -392,6 +405,7 @@ async def resolve(
     overrides: Mapping[str, str],
     policy: EgressPolicy,
     timeout: float,
+    resolver_source: str = "vpc",
 ) -> Resolution:
     """Every address of `host` as a caller in the VPC sees it, with the CNAME chain."""
     literal = _ip_literal(host)
@@ -402,7 +416,7 @@ async def resolve(
     for _ in range(MAX_CNAME_HOPS):
         if name not in overrides:
             break
-        addresses, target = _override_value(overrides[name])
+        addresses, target = _override_value(name, overrides[name])
         if addresses:
             return Resolution(addresses, chain)
         chain.append(target)
@@ -416,7 +430,12 @@ async def resolve(
     nameservers = (
         [_parse_resolver(resolver)] if resolver else [(ns, 53) for ns in _system_nameservers()]
     )
-    refused = [ns for ns, _ in nameservers if not policy.allows(ns)]
+    local_stub_ok = resolver_source == "portal"
+    refused = [
+        ns
+        for ns, _ in nameservers
+        if not policy.allows(ns) and not (local_stub_ok and classify_address(ns) == "loopback")
+    ]
     if not nameservers or refused:
         which = f"resolver {', '.join(refused)}" if refused else "no resolver configured"
         raise Finding(
@@ -733,7 +752,14 @@ def judge_http(
     if status == 400 and code == "Arrearage":
         return "account_in_arrears", f"The account is in arrears ({detail})."
     if status == 400 and request.validation:
-        return None  # authenticated and permitted, refused before billing: what we asked for
+        # Authenticated and permitted, refused before billing: what we asked for. Only in
+        # Model Studio's own error shape: a proxy's HTML "400 Bad Request" proves nothing.
+        if result.json() is not None and code:
+            return None
+        return (
+            "bad_request",
+            f"{host} answered 400 in a shape that is not Model Studio's (a proxy?).",
+        )
     if status == 401:
         what = "EAS token" if target.kind in EAS_KINDS else "API key"
         return "auth_rejected", f"The {what} was rejected by {host} ({detail})."
@@ -744,6 +770,8 @@ def judge_http(
             return "auth_rejected", f"The key's workspace may not be used here ({detail})."
         model = target.check_model or "the model"
         return "model_not_permitted", f"The workspace may not call {model} ({detail})."
+    if status == 404 and code == "WorkSpaceNotFound":
+        return "auth_rejected", f"The key's workspace does not exist here ({detail})."
     if status == 404:
         if not result.body.strip():
             return "path_not_found", f"{host} has no {request.path} (404 with an empty body)."
@@ -801,6 +829,16 @@ async def probe(target: ProbeTarget, policy: EgressPolicy | None = None) -> Prob
         outcome = _outcome(target, finding.code, finding.message, finding.phase, finding.status)
     except TimeoutError:
         outcome = _timeout_outcome(target, state)
+    except Exception as exc:
+        log.error(
+            "Probe of endpoint %s failed unexpectedly: %s", target.endpoint_id, type(exc).__name__
+        )
+        outcome = _outcome(
+            target,
+            "internal_error",
+            f"The probe failed unexpectedly ({type(exc).__name__}) in the {state['phase']} phase.",
+            state["phase"],
+        )
     phases = state["phases"]
     if outcome.phases is not phases:
         outcome.phases = phases
@@ -856,6 +894,7 @@ async def _probe(
         target.host_overrides,
         policy,
         min(target.timeout_s, target.connect_timeout_s),
+        target.resolver_source,
     )
     phases.resolve_ms = _ms(t0)
     state["chain"] = resolution.cname_chain
@@ -924,9 +963,17 @@ async def _probe(
         finally:
             _abort(writer)
     finally:
-        # The other zones: wait for their verdicts (bounded by the connect timeout).
+        # The other zones: their verdicts, but never past the probe's deadline.
         if pending:
-            await asyncio.wait(pending)
+            left = target.timeout_s - (time.perf_counter() - start) - 0.05
+            try:
+                _, pending = await asyncio.wait(pending, timeout=max(0.0, left))
+            finally:
+                for task in pending:
+                    task.cancel()
+                for result in allowed:
+                    if not result.ok and result.error is None:
+                        result.error = "no answer before the deadline"
         for task in tasks:
             if (
                 task.done()
@@ -1026,7 +1073,11 @@ async def _exchange_phases(
 
     # Never send a secret where the endpoint's kind does not allow it.
     allowed_classes = SECRET_CLASSES_PRIVATE if target.expects_private else SECRET_CLASSES_PUBLIC
-    host_kind = _classify_host(host).kind
+    host_kind = (
+        classify_host(host, {**PUBLIC_HOSTS, **target.public_hosts}).kind
+        if target.public_hosts
+        else _classify_host(host).kind
+    )
     if target.secret and (
         address.cls not in allowed_classes
         or host_kind not in KIND_SECRET_HOSTS.get(target.kind, set())
@@ -1045,6 +1096,14 @@ async def _exchange_phases(
     try:
         result = await exchange(reader, writer, host_header, request, target, state)
     except h11.RemoteProtocolError as exc:
+        answered = state["phase"] == Phase.TRANSFER  # some bytes of an answer arrived
+        closed = "peer closed" in str(exc).lower() or "unexpectedly closed" in str(exc).lower()
+        if closed and answered:
+            raise Finding(
+                "connection_reset",
+                f"{address.address}:{port} closed the connection in the middle of the answer.",
+                Phase.TRANSFER,
+            ) from None
         if parsed.scheme == "http" and await _speaks_tls(address.address, port, host, 2.0):
             raise Finding(
                 "http_on_https_only",
@@ -1052,8 +1111,10 @@ async def _exchange_phases(
                 Phase.PROCESSING,
             ) from None
         raise Finding(
-            "protocol_error",
-            f"The answer from {address.address}:{port} is not HTTP: {exc}.",
+            "connection_reset" if closed else "protocol_error",
+            f"{address.address}:{port} closed the connection without answering."
+            if closed
+            else f"The answer from {address.address}:{port} is not HTTP.",
             Phase.PROCESSING,
         ) from None
     except ConnectionResetError:
@@ -1158,6 +1219,14 @@ def _success(request: Request, target: ProbeTarget, host: str, phases: Phases, u
 async def _model_call(target, address, port, parsed, host_header, base_path) -> dict | None:
     """The optional billed check: a 1-token completion, returning its token usage."""
     try:
+        async with asyncio.timeout(min(target.connect_timeout_s, target.timeout_s / 2)):
+            return await _billed_call(target, address, port, parsed, host_header, base_path)
+    except TimeoutError:
+        return None
+
+
+async def _billed_call(target, address, port, parsed, host_header, base_path) -> dict | None:
+    try:
         reader, writer = await asyncio.open_connection(address, port)
         try:
             if parsed.scheme == "https":
@@ -1193,9 +1262,11 @@ async def probe_many(
     return await asyncio.gather(*(one(t) for t in targets))
 
 
-def probe_sync(targets: list[ProbeTarget], concurrency: int = 100) -> list[ProbeOutcome]:
+def probe_sync(
+    targets: list[ProbeTarget], concurrency: int = 100, policy: EgressPolicy | None = None
+) -> list[ProbeOutcome]:
     """Run `probe_many` from synchronous code (tasks, management commands)."""
-    return asyncio.run(probe_many(targets, concurrency))
+    return asyncio.run(probe_many(targets, concurrency, policy))
 
 
 __all__ = [

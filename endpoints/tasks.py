@@ -28,7 +28,11 @@ def fan_out(endpoint_ids, run_id=None, source="schedule", batch_size=None) -> in
     batches = list(chunks(list(endpoint_ids), batch_size or settings.PORTAL_PROBE_BATCH_SIZE))
     for index, batch in enumerate(batches):
         try:
-            probe_endpoints.apply_async(args=[batch], kwargs={"run_id": run_id, "source": source})
+            probe_endpoints.apply_async(
+                args=[batch],
+                kwargs={"run_id": run_id, "source": source},
+                expires=None if run_id else settings.PORTAL_PROBE_TASK_EXPIRES_S,
+            )
         except Exception:  # the broker is down: give the rest back, the next dispatch retries
             rest = [pk for b in batches[index:] for pk in b]
             probe_runner.release(rest)

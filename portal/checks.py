@@ -22,6 +22,32 @@ def check_secret_keys(app_configs, **kwargs):
     return problems
 
 
+@register()
+def check_probe_settings(app_configs, **kwargs):
+    import ipaddress
+
+    from endpoints.domains import parse_resolver
+
+    problems = []
+    for cidr in settings.PORTAL_PROBE_ALLOWED_NETWORKS:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(
+                Error(
+                    f"PORTAL_PROBE_ALLOWED_NETWORKS has '{cidr}', which is not a CIDR block.",
+                    hint="Comma-separated CIDRs, e.g. 10.0.0.0/8,100.64.0.0/10",
+                    id="portal.E002",
+                )
+            )
+    if settings.PORTAL_PROBE_RESOLVER:
+        try:
+            parse_resolver(settings.PORTAL_PROBE_RESOLVER)
+        except ValueError as exc:
+            problems.append(Error(f"PORTAL_PROBE_RESOLVER: {exc}", id="portal.E003"))
+    return problems
+
+
 @register(Tags.security, deploy=True)
 def check_deploy_secrets(app_configs, **kwargs):
     problems = []

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.HealthCheckMiddleware",  # first: before host checks and HTTPS redirects
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -200,6 +201,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("PORTAL_CELERY_QUEUE", "portal")
 CELERY_TASK_IGNORE_RESULT = True
+# Keep Django's LOGGING (and its secret-redacting filter) in worker and beat processes.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A scheduled probe batch still queued after this long is dropped: by then its endpoints are
+# due again, and an outage must not pile up a queue of stale work.
+PORTAL_PROBE_TASK_EXPIRES_S = int(os.environ.get("PORTAL_PROBE_TASK_EXPIRES_S", "120"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

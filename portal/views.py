@@ -3,8 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -14,13 +12,6 @@ from . import audit
 from .htmx import page_or_fragment
 from .models import ApiToken, AuditEntry
 from .roles import Perm, home_url_name, require
-
-
-def healthz(request):
-    """Liveness for the load balancer and compose: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")
 
 
 @login_required

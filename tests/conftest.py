@@ -38,7 +38,9 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
+def _test_settings(settings):
+    # Probes in tests reach loopback only (the environment above covers worker subprocesses).
+    settings.PORTAL_PROBE_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     # Tests run with DEBUG off but without collectstatic: serve static files from the finders.
     settings.STORAGES = {
         **settings.STORAGES,

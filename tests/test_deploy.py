@@ -181,3 +181,45 @@ def test_the_embedded_defaults_need_no_server(tmp_path):
     )
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "False", "1"]
     assert (tmp_path / "broker" / "queue").is_dir()
+
+
+def test_the_health_check_answers_whatever_the_host_and_scheme(client, db, settings):
+    # As compose calls it: by IP, over plain HTTP, with production host and HTTPS settings.
+    settings.ALLOWED_HOSTS = ["portal.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/healthz", HTTP_HOST="127.0.0.1:8000")
+    assert response.status_code == 200 and response.content == b"ok"
+    assert (
+        client.get("/login/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    )  # other pages still refuse
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "check_id"),
+    [
+        ("PORTAL_PROBE_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-cidr", "portal.E002"),
+        ("PORTAL_PROBE_RESOLVER", "dns.local", "portal.E003"),
+    ],
+)
+def test_bad_probe_settings_fail_at_start_up(tmp_path, variable, value, check_id):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        variable: value,
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and check_id in result.stdout + result.stderr
+
+
+def test_celery_keeps_djangos_logging_and_its_secret_filter():
+    from django.conf import settings
+
+    assert settings.CELERY_WORKER_HIJACK_ROOT_LOGGER is False

@@ -355,3 +355,35 @@ def test_the_list_filters_by_diagnosis_from_the_board(client_for, ops, many_endp
     assert 'href="/endpoints/?diagnosis=tcp_timeout"' in client.get("/probes/").content.decode()
     html = client.get("/endpoints/?diagnosis=tcp_timeout").content.decode()
     assert html.count('<span class="status status-down"') == 3 and 'status-degraded"' not in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/probes/?run=abc",
+        "/endpoints/form/?endpoint=abc&kind=public",
+        "/endpoints/abc/",
+        "/vpcs/x1/",
+    ],
+)
+def test_malformed_ids_in_urls_are_not_server_errors(client_for, admin, path):
+    assert client_for(admin).get(path).status_code in (200, 404)
+
+
+def test_a_member_who_is_not_a_lead_does_not_see_the_workspace(make_user, workspace_a, api_client):
+    user = make_user("mo-member", "lead")
+    workspace_a.memberships.create(user=user, is_lead=False)
+    assert api_client(user).get("/api/v1/workspaces").json() == []
+
+
+def test_the_board_shows_down_endpoints_first_even_past_its_limit(
+    client_for, ops, many_endpoints, monkeypatch
+):
+    from endpoints.views import probes
+
+    monkeypatch.setattr(probes, "ATTENTION_LIMIT", 3)
+    many_endpoints(9)  # 3 down, 3 degraded
+    html = client_for(ops).get("/probes/").content.decode()
+    start = html.index("Needs attention")
+    needs = html[start : html.index("</table>", start)]
+    assert needs.count("status-down") == 3 and "status-degraded" not in needs

@@ -240,7 +240,9 @@ def test_old_results_are_pruned(probed, settings):
     assert ProbeResult.objects.count() == 1
 
 
-def test_a_change_that_could_alter_the_verdict_reprobes_within_seconds(probed, client_for, admin, workspace_a):
+def test_a_change_that_could_alter_the_verdict_reprobes_within_seconds(
+    probed, client_for, admin, workspace_a
+):
     Endpoint.objects.filter(pk=probed.pk).update(next_probe_at=timezone.now() + timedelta(hours=1))
     client_for(admin).post("/workspaces/team-a/models/qwen-max/toggle/")
     probed.refresh_from_db()

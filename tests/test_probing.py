@@ -579,3 +579,136 @@ def test_the_system_resolver_is_guarded_like_any_other_address():
     )  # TEST-NET: no real resolver lives there
     assert_outcome(outcome, "unknown", "egress_refused", "resolve")
     assert "PORTAL_PROBE_RESOLVER" in outcome.message
+
+
+class OneShotServer:
+    """A loopback server that answers every connection with fixed bytes, then closes."""
+
+    def __init__(self, payload: bytes):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.payload, self._stop = payload, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.payload)
+                except OSError:
+                    pass
+
+    def close(self):
+        self._stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def test_a_proxys_400_is_not_taken_for_model_studios_validation_answer():
+    html = (
+        b"<html><body>400 Bad Request: The plain HTTP request was sent to HTTPS port</body></html>"
+    )
+    server = OneShotServer(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(html), html)
+    )
+    try:
+        t = ProbeTarget(
+            url=f"http://{DEFAULT_HOST}:{server.port}",
+            kind="privatelink_default",
+            api_style="openai",
+            secret=DEFAULT_KEY,
+            check_model="qwen-plus",
+            host_overrides={DEFAULT_HOST: "127.0.0.1"},
+        )
+        outcome = run(t)
+    finally:
+        server.close()
+    assert outcome.diagnosis == "bad_request" and outcome.status == "down"
+
+
+def test_a_connection_cut_mid_answer_is_a_reset():
+    server = OneShotServer(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"object": "li')
+    try:
+        t = ProbeTarget(
+            url=f"http://{DEFAULT_HOST}:{server.port}",
+            kind="privatelink_default",
+            api_style="openai",
+            host_overrides={DEFAULT_HOST: "127.0.0.1"},
+        )
+        outcome = run(t)
+    finally:
+        server.close()
+    assert_outcome(outcome, "down", "connection_reset", "transfer")
+
+
+def test_an_unexpected_failure_stays_with_its_endpoint(sim):
+    # A non-ASCII key cannot travel in a header: that probe fails alone, its batch lives on.
+    bad = target(sim, secret="sk-clé" + "a" * 29)
+    good = target(sim)
+    bad_outcome, good_outcome = asyncio.run(probe_many([bad, good], policy=LOOPBACK_ONLY))
+    assert (bad_outcome.status, bad_outcome.diagnosis) == ("unknown", "internal_error")
+    assert "clé" not in bad_outcome.message
+    assert good_outcome.diagnosis == "ok"
+
+
+def test_the_deadline_holds_while_other_zones_are_still_connecting(sim):
+    # One address answers at once; the other drops SYNs. The deadline still holds.
+    server = socket.socket()
+    server.bind(("127.0.0.3", 0))
+    server.listen(0)
+    port = sim.http_port
+    fillers = []
+    try:
+        blackhole = socket.socket()
+        blackhole.bind(("127.0.0.4", port))
+        blackhole.listen(0)
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.4", port))
+            fillers.append(filler)
+        started = time.monotonic()
+        outcome = run(
+            target(
+                sim,
+                host_overrides={DEFAULT_HOST: "127.0.0.1, 127.0.0.4"},
+                timeout_s=1.0,
+                connect_timeout_s=5.0,
+            )
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
+        blackhole.close()
+    assert elapsed < 2.0
+    assert outcome.diagnosis == "zone_unreachable"
+    assert "deadline" in {a.address: a for a in outcome.addresses}["127.0.0.4"].error
+
+
+def test_the_portals_own_loopback_stub_resolver_is_allowed_but_a_vpcs_is_not(sim):
+    sim.dns.set_a(DEFAULT_HOST, ["127.0.0.1"])
+    production = EgressPolicy.from_env("")  # never loopback, for targets
+    portal = target(
+        sim, host_overrides={}, resolver=f"127.0.0.1:{sim.dns_port}", resolver_source="portal"
+    )
+    outcome = run(portal, production)
+    assert outcome.failed_phase != "resolve"  # resolved; the target itself is then refused
+    assert outcome.diagnosis == "egress_refused" and outcome.failed_phase == "connect"
+    vpc = target(
+        sim, host_overrides={}, resolver=f"127.0.0.1:{sim.dns_port}", resolver_source="vpc"
+    )
+    assert run(vpc, production).failed_phase == "resolve"

@@ -650,3 +650,52 @@ def test_bad_vpcs_are_refused(world, api_client, changes, field, words):
     assert response.status_code == 400
     assert any(words in m for m in response.json()["errors"][field]), response.json()
     assert not Vpc.objects.filter(vpc_id=payload["vpc_id"]).exists()
+
+
+def test_replacing_an_eas_token_revokes_the_old_one_and_a_kind_change_drops_it(world, api_client):
+    from endpoints.models import EasToken
+
+    api = api_client(world)
+    created = api.post(
+        "/api/v1/endpoints",
+        json.dumps(
+            {
+                **BASE,
+                **eas(
+                    "eas_public",
+                    "http://1684.cn-hangzhou.pai-eas.aliyuncs.com/api/predict/test",
+                    "cn-hangzhou",
+                    None,
+                ),
+                "name": "eas",
+            }
+        ),
+    ).json()
+    first = Endpoint.objects.get(pk=created["id"]).eas_token
+    response = api.patch(
+        f"/api/v1/endpoints/{created['id']}", json.dumps({"eas_token": "bmV3LXRva2VuLXZhbHVl"})
+    )
+    assert response.status_code == 200
+    second = Endpoint.objects.get(pk=created["id"]).eas_token
+    assert second.pk != first.pk and EasToken.objects.get(pk=first.pk).revoked_at is not None
+    response = api.patch(
+        f"/api/v1/endpoints/{created['id']}",
+        json.dumps(
+            {
+                "kind": "public",
+                "url": "https://dashscope.aliyuncs.com",
+                "region": "cn-beijing",
+                "workspace": "bj-main",
+                "api_style": "openai",
+            }
+        ),
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["eas_token"] is None
+
+
+def test_a_key_with_non_ascii_characters_is_refused(world, api_client):
+    response = api_client(world).post(
+        "/api/v1/workspaces/bj-main/keys", json.dumps({"label": "k", "secret": "sk-clé" + "a" * 29})
+    )
+    assert response.status_code == 400 and "non-ASCII" in response.json()["errors"]["secret"][0]

@@ -6,63 +6,25 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from ..choices import EAS_KINDS, KIND_SHORT, PRIVATE_KINDS, ApiStyle, Kind, Status
-from ..domains import base_url, host_problems, parse_url
+from ..domains import base_url, host_problems, parse_override, parse_resolver, parse_url
 from .catalog import CatalogModel, Region
 from .workspaces import EasToken, Workspace
 
 VPC_ID = re.compile(r"^vpc-[a-z0-9]{4,40}$")
+# Worst first, for sorting lists and boards by status.
+SEVERITY = Case(
+    When(status="down", then=Value(3)),
+    When(status="degraded", then=Value(2)),
+    When(status="unknown", then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
+
 ALIBABA_VPC_RESOLVER = "100.100.2.136"
-
-
-def parse_resolver(text: str) -> tuple[str, int]:
-    """'host' or 'host:port' (IPv6 as '[addr]:port') → (address, port). Raises ValueError."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("Enter the DNS resolver's address, e.g. 100.100.2.136.")
-    host, port = text, 53
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ValueError("Write an IPv6 resolver with a port as [address]:port.")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        if not port_text.isdigit():
-            raise ValueError(f"'{port_text}' is not a port number.")
-        port = int(port_text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"'{host}' is not an IP address: a VPC's resolver is given by address "
-            f"(Alibaba Cloud's internal resolvers are {ALIBABA_VPC_RESOLVER} and 100.100.2.138)."
-        ) from None
-    if not 0 < port < 65536:
-        raise ValueError(f"{port} is not a port number.")
-    return host, port
-
-
-def parse_override(value: str) -> tuple[list[str], str | None]:
-    """An override value is addresses ('10.0.0.5' or '10.0.0.5, 10.0.1.5') or a CNAME target."""
-    items = [item.strip() for item in str(value).split(",") if item.strip()]
-    if not items:
-        raise ValueError("Give an address, a comma-separated list of addresses, or a host name.")
-    addresses = []
-    for item in items:
-        try:
-            addresses.append(str(ipaddress.ip_address(item)))
-        except ValueError:
-            if len(items) > 1:
-                raise ValueError(f"'{item}' is not an IP address.") from None
-            problems = host_problems(item.lower())
-            if problems:
-                raise ValueError(" ".join(problems)) from None
-            return [], item.lower().rstrip(".")
-    return addresses, None
 
 
 def cidr_problem(text: str) -> str | None:
@@ -404,3 +366,18 @@ class Endpoint(models.Model):
         from ..rules import checklist
 
         return checklist(self)
+
+
+def save_with_pending_token(endpoint: Endpoint) -> None:
+    """Save `endpoint`, first saving an EAS token given in the same request; the token it
+    replaces is revoked. Call inside a transaction."""
+    pending = getattr(endpoint, "pending_eas_token", None)
+    if pending is not None:
+        previous = endpoint.eas_token if endpoint.eas_token_id else None
+        pending.created_by = pending.created_by or endpoint.created_by
+        pending.save()
+        endpoint.eas_token = pending
+        if previous is not None and previous.pk != pending.pk:
+            previous.revoked_at = previous.revoked_at or timezone.now()
+            previous.save(update_fields=["revoked_at"])
+    endpoint.save()

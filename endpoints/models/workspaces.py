@@ -26,7 +26,7 @@ class WorkspaceQuerySet(models.QuerySet):
         if not has_perm(user, Perm.VIEW_WORKSPACES):
             return self.none()
         if user.is_lead:
-            return self.filter(memberships__user=user).distinct()
+            return self.filter(memberships__user=user, memberships__is_lead=True).distinct()
         return self
 
 
@@ -261,6 +261,11 @@ def _common_secret_problems(secret: str, what: str) -> list[str]:
     if any(ch.isspace() for ch in secret) or not secret.isprintable():
         return [
             f"The {what} contains spaces, line breaks or control characters; paste only the key."
+        ]
+    if not secret.isascii():
+        return [
+            f"The {what} contains non-ASCII characters, which no HTTP header can carry: "
+            "check that it was copied from the console, not retyped."
         ]
     return []
 

@@ -4,7 +4,7 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -19,6 +19,7 @@ from ..choices import ApiStyle, Kind, Status
 from ..domains import KIND_HOST_HINT, find_url, parse_url
 from ..forms import EndpointForm, VpcForm, style_widgets
 from ..models import Endpoint, ProbeResult, Region, Vpc, Workspace
+from ..models.network import SEVERITY
 from ..rules import _public_hosts
 from ..snippets import snippets_for
 from .charts import latency_chart
@@ -116,13 +117,6 @@ SORTS = {
     "probed": "last_probe_at",
     "-probed": "-last_probe_at",
 }
-SEVERITY = Case(
-    When(status="down", then=Value(3)),
-    When(status="degraded", then=Value(2)),
-    When(status="unknown", then=Value(1)),
-    default=Value(0),
-    output_field=IntegerField(),
-)
 PAGE_SIZE = 50
 SNIPPET_LABELS = {
     "curl": "curl",

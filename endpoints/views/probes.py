@@ -2,6 +2,7 @@
 
 import json
 import math
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,6 +19,7 @@ from .. import probe_runner
 from ..access import get_endpoint_for_user
 from ..choices import Status
 from ..models import Endpoint, ProbeRun
+from ..models.network import SEVERITY
 from ..probing import DIAGNOSES
 from ..tasks import fan_out
 from .charts import STATUS_COLORS
@@ -43,9 +45,9 @@ def probe_board(request):
         endpoints.filter(status__in=[Status.DOWN, Status.DEGRADED, Status.UNKNOWN], enabled=True)
         .exclude(status=Status.UNKNOWN, last_probe_at__isnull=True)
         .select_related("region", "vpc", "workspace")
-        .order_by("status", "-status_changed_at")[:ATTENTION_LIMIT]
+        .annotate(severity=SEVERITY)
+        .order_by("-severity", "-status_changed_at")[:ATTENTION_LIMIT]
     )
-    attention = sorted(attention, key=lambda e: {"down": 0, "degraded": 1, "unknown": 2}[e.status])
     never = endpoints.filter(last_probe_at__isnull=True, enabled=True).count()
     recent = (
         endpoints.exclude(status_changed_at=None)
@@ -84,8 +86,11 @@ def probe_board(request):
 
 
 def _current_run(request):
-    run_id = request.GET.get("run")
-    return ProbeRun.objects.filter(pk=run_id).first() if run_id else None
+    try:
+        run_id = uuid.UUID(request.GET.get("run", ""))
+    except ValueError:
+        return None
+    return ProbeRun.objects.filter(pk=run_id).first()
 
 
 def _start(request, endpoint_ids, label):
