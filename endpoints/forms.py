@@ -195,25 +195,9 @@ KIND_FIELDS = {
     Kind.PUBLIC: ["vpc", "workspace", "check_model", "model_call_check"],
     Kind.PRIVATELINK_DEFAULT: PRIVATELINK_FIELDS,
     Kind.PRIVATELINK_CUSTOM: PRIVATELINK_FIELDS,
-    Kind.CROSS_REGION: [
-        "service_region",
-        "vpc",
-        "zones",
-        "security_group",
-        "allows_80_443",
-        "workspace",
-        "check_model",
-        "model_call_check",
-    ],
-    Kind.FINANCE_PRIVATELINK: [
-        "vpc",
-        "zones",
-        "security_group",
-        "allows_80_443",
-        "workspace",
-        "check_model",
-        "model_call_check",
-    ],
+    # Cross-region: a service region, and no CEN endpoint VPC; finance cloud: neither.
+    Kind.CROSS_REGION: ["service_region", *(f for f in PRIVATELINK_FIELDS if f != "endpoint_vpc")],
+    Kind.FINANCE_PRIVATELINK: [f for f in PRIVATELINK_FIELDS if f != "endpoint_vpc"],
     Kind.EAS_PUBLIC: ["vpc", "eas_token_secret"],
     Kind.EAS_VPC: ["vpc", "eas_token_secret"],
 }

@@ -77,9 +77,14 @@ def free_port() -> int:
 
 
 class CountingListener:
-    """A loopback TCP listener that counts connections (proves the guard opened none)."""
+    """A loopback TCP listener: counts connections (proving the guard opened none), keeps
+    what each sent, and answers every one with `payload`, then closes."""
 
-    def __init__(self):
+    def __init__(
+        self,
+        payload: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    ):
+        self.payload = payload
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -101,7 +106,7 @@ class CountingListener:
             conn.settimeout(1)
             try:
                 self.requests.append(conn.recv(65536))
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                conn.sendall(self.payload)
             except OSError:
                 pass
             conn.close()
@@ -581,44 +586,11 @@ def test_the_system_resolver_is_guarded_like_any_other_address():
     assert "PORTAL_PROBE_RESOLVER" in outcome.message
 
 
-class OneShotServer:
-    """A loopback server that answers every connection with fixed bytes, then closes."""
-
-    def __init__(self, payload: bytes):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.payload, self._stop = payload, False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(self.payload)
-                except OSError:
-                    pass
-
-    def close(self):
-        self._stop = True
-        self.thread.join()
-        self.sock.close()
-
-
 def test_a_proxys_400_is_not_taken_for_model_studios_validation_answer():
     html = (
         b"<html><body>400 Bad Request: The plain HTTP request was sent to HTTPS port</body></html>"
     )
-    server = OneShotServer(
+    server = CountingListener(
         b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
         % (len(html), html)
     )
@@ -638,7 +610,7 @@ def test_a_proxys_400_is_not_taken_for_model_studios_validation_answer():
 
 
 def test_a_connection_cut_mid_answer_is_a_reset():
-    server = OneShotServer(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"object": "li')
+    server = CountingListener(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"object": "li')
     try:
         t = ProbeTarget(
             url=f"http://{DEFAULT_HOST}:{server.port}",
