@@ -1,0 +1,1 @@
+"""Everything about reaching Model Studio: the network registry, probing, and the probe engine."""

@@ -1,4 +1,5 @@
-"""Access Portal: the Django project and its core app (users, roles, tokens, audit)."""
+"""Access Portal: the Django project (settings, URLs, Celery, the API base) and the apps about
+people and money (accounts, audit, workspaces, costs)."""
 
 from .celery import app as celery_app
 

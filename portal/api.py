@@ -1,4 +1,5 @@
-"""The JSON API at /api/v1/: bearer-token auth, JSON errors, and the routers of each app.
+"""The JSON API at /api/v1/: bearer-token auth and JSON errors. Each app has its own router
+(`<app>/api.py`); portal/urls.py mounts them.
 
 Error shapes every client can rely on:
 - 401 `{"detail": ...}`: no token, or a bad or revoked one;
@@ -15,8 +16,8 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
-from .models import ApiToken
-from .roles import Perm, ensure, perms_for
+from .accounts.models import ApiToken
+from .accounts.roles import Perm, ensure, perms_for
 
 
 class TokenAuth(HttpBearer):
@@ -121,13 +122,3 @@ def me(request):
         "role": request.user.role,
         "permissions": sorted(perms_for(request.user)),
     }
-
-
-def _mount_routers():
-    from endpoints.api import routers
-
-    for prefix, router in routers:
-        api.add_router(prefix, router)
-
-
-_mount_routers()

@@ -26,7 +26,7 @@ def check_secret_keys(app_configs, **kwargs):
 def check_probe_settings(app_configs, **kwargs):
     import ipaddress
 
-    from endpoints.domains import parse_resolver
+    from endpoints.engine.hosts import parse_resolver
 
     problems = []
     for cidr in settings.PORTAL_PROBE_ALLOWED_NETWORKS:

@@ -83,7 +83,16 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "ninja",
     "portal",
-    "endpoints",
+    # People and money
+    "portal.accounts",
+    "portal.audit",
+    "portal.workspaces",
+    "portal.costs",
+    # Reaching Model Studio
+    "endpoints.network",
+    "endpoints.probes",
+    # Development only: the simulator, the demo world, the benchmarks (no models)
+    "endpoints.devtools",
 ]
 
 MIDDLEWARE = [
@@ -141,7 +150,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-AUTH_USER_MODEL = "portal.User"
+AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -217,11 +226,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # One dispatcher claims due endpoints and fans out probe batches.
     "enqueue-due-probes": {
-        "task": "endpoints.tasks.enqueue_due_probes",
+        "task": "endpoints.probes.tasks.enqueue_due_probes",
         "schedule": float(os.environ.get("PORTAL_DISPATCH_EVERY_S", "5")),
     },
     "prune-probe-results": {
-        "task": "endpoints.tasks.prune_probe_results",
+        "task": "endpoints.probes.tasks.prune_probe_results",
         "schedule": 3600.0,
     },
 }

@@ -1,19 +1,27 @@
+"""The URL map: each app's pages, and each app's API router under /api/v1/."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from endpoints.network.api import router as network_api
+from endpoints.probes.api import router as probes_api
+from portal.workspaces.api import router as workspaces_api
+
 from .api import api
 
+for router in (workspaces_api, network_api, probes_api):
+    api.add_router("/", router)
+
 urlpatterns = [
-    path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("profile/", views.profile, name="profile"),
-    path("profile/tokens/", views.token_create, name="token-create"),
-    path("profile/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
-    path("audit/", views.audit_list, name="audit-list"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("", include("endpoints.urls")),
+    path("", include("portal.accounts.urls")),
+    path("", include("portal.audit.urls")),
+    path("", include("portal.workspaces.urls")),
+    path("", include("portal.costs.urls")),
+    path("", include("endpoints.network.urls")),
+    path("", include("endpoints.probes.urls")),
 ]

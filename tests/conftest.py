@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def random_key() -> str:
 
 @pytest.fixture
 def make_user(db):
-    from portal.models import User
+    from portal.accounts.models import User
 
     def make(username, role, workspaces=()):
         user = User.objects.create_user(username=username, password=PASSWORD, role=role)
@@ -114,7 +115,7 @@ def client_for(client):
 @pytest.fixture
 def api_client(client):
     """(client, headers) for the JSON API with a fresh token of `user`."""
-    from portal.models import ApiToken
+    from portal.accounts.models import ApiToken
 
     class Api:
         def __init__(self, user=None):
@@ -146,7 +147,7 @@ def api_client(client):
 
 @pytest.fixture
 def make_workspace(db):
-    from endpoints.models import ApiKey, CatalogModel, ModelGrant, Region, Workspace
+    from portal.workspaces.models import ApiKey, CatalogModel, ModelGrant, Region, Workspace
 
     def make(slug, region="cn-beijing", default=False, models=(), key=True, workspace_id=None):
         region_obj = Region.objects.get(pk=region)
@@ -173,7 +174,7 @@ def make_workspace(db):
 
 @pytest.fixture
 def make_vpc(db):
-    from endpoints.models import Vpc
+    from endpoints.network.models import Vpc
 
     def make(
         vpc_id="vpc-bjtest01",
@@ -186,7 +187,8 @@ def make_vpc(db):
             vpc_id=vpc_id,
             name=vpc_id,
             region_id=region,
-            cidr=cidr or f"10.{abs(hash(vpc_id)) % 250}.0.0/16",
+            # A CIDR of the VPC's own, the same in every run (hash() of a str is randomized).
+            cidr=cidr or f"10.{zlib.crc32(vpc_id.encode()) % 250}.0.0/16",
             resolver=resolver,
             host_overrides=overrides or {},
         )
@@ -196,7 +198,7 @@ def make_vpc(db):
 
 @pytest.fixture
 def make_endpoint(db):
-    from endpoints.models import Endpoint
+    from endpoints.network.models import Endpoint
 
     def make(
         name="ep", url="http://ep-abc123.dashscope.cn-beijing.privatelink.aliyuncs.com", **fields

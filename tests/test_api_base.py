@@ -5,7 +5,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from portal.models import ApiToken
+from portal.accounts.models import ApiToken
 
 
 def test_it_needs_a_token(client, db):

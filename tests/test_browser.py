@@ -5,8 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from endpoints.models import Endpoint, ModelGrant
-from portal.models import ApiToken
+from endpoints.network.models import Endpoint
+from portal.accounts.models import ApiToken
+from portal.workspaces.models import ModelGrant
 
 from .conftest import PASSWORD, wait_for
 
@@ -163,7 +164,7 @@ def test_the_snippets_have_copy_buttons(
 def test_probe_now_shows_progress_then_the_diagnosis(
     page, live_server, ops, workspace_a, make_vpc, make_endpoint, celery_worker_process, tmp_path
 ):
-    from endpoints.simulator import Fault, SimState, Simulator
+    from endpoints.devtools.simulator import Fault, SimState, Simulator
 
     host = "ep-browser1.dashscope.cn-beijing.privatelink.aliyuncs.com"
     with Simulator(SimState(), dns_port=0, workdir=tmp_path) as sim:

@@ -5,7 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from portal.models import AuditEntry, User
+from portal.accounts.models import User
+from portal.audit.models import AuditEntry
 
 
 def run(*args) -> str:

@@ -9,9 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from endpoints.models import Endpoint, ProbeResult, UsageRecord
-from endpoints.snippets import snippets_for
-from portal.models import AuditEntry
+from endpoints.network.models import Endpoint
+from endpoints.network.services import checklist
+from endpoints.network.snippets import snippets_for
+from endpoints.probes.models import ProbeResult
+from portal.audit.models import AuditEntry
+from portal.costs.models import UsageRecord
 
 
 @pytest.fixture
@@ -154,7 +157,7 @@ def test_snippets_use_the_base_url_of_the_style(
 
 
 def test_eas_snippets_send_the_raw_token(make_vpc, make_endpoint):
-    from endpoints.models import EasToken
+    from portal.workspaces.models import EasToken
 
     token = EasToken(region_id="cn-hangzhou", label="t")
     token.set_secret("ZGI1YWYx1234567890")
@@ -271,7 +274,7 @@ def test_the_audit_page_filters(client_for, admin, workspace_a):
 
 def test_changes_in_the_django_admin_are_audited_too(client_for, admin, make_vpc):
     vpc = make_vpc("vpc-admin001")
-    response = client_for(admin).post(f"/admin/endpoints/vpc/{vpc.pk}/delete/", {"post": "yes"})
+    response = client_for(admin).post(f"/admin/network/vpc/{vpc.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="delete", target_type="VPC")
     assert entry.source == "admin" and entry.changes["before"]["vpc_id"] == "vpc-admin001"
@@ -316,7 +319,7 @@ def test_forbidden_pages_explain_themselves(client_for, ops):
 def test_the_checklist_warns_about_a_workspace_without_a_key(workspace_a, make_vpc, make_endpoint):
     endpoint = make_endpoint(vpc=make_vpc(), workspace=workspace_a)
     workspace_a.api_keys.update(revoked_at=timezone.now())
-    messages = [c.message for c in endpoint.checklist() if c.state == "warn"]
+    messages = [c.message for c in checklist(endpoint) if c.state == "warn"]
     assert any("has no active API key" in m for m in messages)
 
 
@@ -342,11 +345,11 @@ def test_the_audit_trail_and_probe_records_are_read_only_in_the_admin(
     client.post("/workspaces/team-a/models/qwen-max/toggle/")
     entry = AuditEntry.objects.get()
     assert (
-        client.post(f"/admin/portal/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code
+        client.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code
         == 403
     )
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
-    assert client.get("/admin/endpoints/proberesult/add/").status_code == 403
+    assert client.get("/admin/probes/proberesult/add/").status_code == 403
 
 
 def test_the_list_filters_by_diagnosis_from_the_board(client_for, ops, many_endpoints):
@@ -379,7 +382,7 @@ def test_a_member_who_is_not_a_lead_does_not_see_the_workspace(make_user, worksp
 def test_the_board_shows_down_endpoints_first_even_past_its_limit(
     client_for, ops, many_endpoints, monkeypatch
 ):
-    from endpoints.views import probes
+    from endpoints.probes import views as probes
 
     monkeypatch.setattr(probes, "ATTENTION_LIMIT", 3)
     many_endpoints(9)  # 3 down, 3 degraded

@@ -7,7 +7,7 @@ what the box should fill in. The seeds are copied here because CI runs on a clea
 
 import pytest
 
-from endpoints.domains import find_url, parse_url
+from endpoints.engine.hosts import find_url, parse_url
 
 # (text as in the seeds, kind, region, api style, normalised base URL)
 SEED_FORMS = [

@@ -9,10 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from endpoints import probe_runner
-from endpoints.models import Endpoint, ProbeResult, ProbeRun, UsageRecord
-from endpoints.simulator import Fault, SimState, Simulator
-from endpoints.tasks import enqueue_due_probes, fan_out
+from endpoints.devtools.simulator import Fault, SimState, Simulator
+from endpoints.network.models import Endpoint
+from endpoints.probes import dispatch, runner
+from endpoints.probes.models import ProbeResult, ProbeRun
+from endpoints.probes.tasks import enqueue_due_probes, fan_out
+from portal.costs.models import UsageRecord
 
 HOST = "ep-run001.dashscope.cn-beijing.privatelink.aliyuncs.com"
 
@@ -172,8 +174,8 @@ def test_the_dispatcher_claims_each_due_endpoint_once(probed, make_endpoint, wor
         vpc=probed.vpc,
     )
     Endpoint.objects.filter(pk=later.pk).update(next_probe_at=timezone.now() + timedelta(minutes=5))
-    first = probe_runner.claim_due()
-    second = probe_runner.claim_due()  # a second dispatcher run in the same instant
+    first = dispatch.claim_due()
+    second = dispatch.claim_due()  # a second dispatcher run in the same instant
     assert first == [probed.pk] and second == []
     probed.refresh_from_db()
     assert probed.next_probe_at > timezone.now() + timedelta(seconds=probed.interval_s - 5)
@@ -207,18 +209,18 @@ def broker_down(monkeypatch):
 
 
 def test_probes_that_cannot_be_queued_are_released_for_the_next_dispatch(probed, broker_down):
-    claimed = probe_runner.claim_due()
+    claimed = dispatch.claim_due()
     assert claimed == [probed.pk]
     assert fan_out(claimed) == 1
     probed.refresh_from_db()
     assert probed.next_probe_at <= timezone.now()
-    assert probe_runner.claim_due() == [probed.pk]
+    assert dispatch.claim_due() == [probed.pk]
 
 
 def test_a_manual_run_counts_its_progress(probed, admin):
-    run = probe_runner.start_run([probed.pk], admin)
+    run = ProbeRun.objects.create(requested_by=admin, total=1)
     assert run.percent == 0 and not run.is_finished
-    probe_runner.run_probes([probed.pk], run_id=run.pk, source="manual")
+    runner.run_probes([probed.pk], run_id=run.pk, source="manual")
     run = ProbeRun.objects.get(pk=run.pk)
     assert run.done == 1 and run.is_finished and run.percent == 100
 
@@ -229,7 +231,7 @@ def test_the_dispatcher_task_queues_due_endpoints(probed, celery_queue):
 
 
 def test_old_results_are_pruned(probed, settings):
-    from endpoints.tasks import prune_probe_results
+    from endpoints.probes.tasks import prune_probe_results
 
     probe_now("--endpoint", str(probed.pk))
     ProbeResult.objects.update(
@@ -241,10 +243,11 @@ def test_old_results_are_pruned(probed, settings):
 
 
 def test_a_change_that_could_alter_the_verdict_reprobes_within_seconds(
-    probed, client_for, admin, workspace_a
+    probed, client_for, admin, workspace_a, django_capture_on_commit_callbacks
 ):
     Endpoint.objects.filter(pk=probed.pk).update(next_probe_at=timezone.now() + timedelta(hours=1))
-    client_for(admin).post("/workspaces/team-a/models/qwen-max/toggle/")
+    with django_capture_on_commit_callbacks(execute=True):  # re-probed once the change commits
+        client_for(admin).post("/workspaces/team-a/models/qwen-max/toggle/")
     probed.refresh_from_db()
     assert probed.next_probe_at <= timezone.now()
-    assert probe_runner.claim_due() == [probed.pk]
+    assert dispatch.claim_due() == [probed.pk]

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from endpoints.probing import EgressPolicy, ProbeTarget, classify_address, probe, probe_many
-from endpoints.simulator import Fault, SimState, Simulator
+from endpoints.devtools.simulator import Fault, SimState, Simulator
+from endpoints.engine import EgressPolicy, ProbeTarget, classify_address, probe, probe_many
 
 DEFAULT_HOST = "ep-abc123.dashscope.cn-beijing.privatelink.aliyuncs.com"
 CUSTOM_HOST = "vpc-cn-beijing.dashscope.aliyuncs.com"

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from endpoints.models import Endpoint, Vpc
+from endpoints.network.models import Endpoint, Vpc
 
 BJ_DEFAULT = "http://ep-abc123.dashscope.cn-beijing.privatelink.aliyuncs.com"
 BASE = {
@@ -653,7 +653,7 @@ def test_bad_vpcs_are_refused(world, api_client, changes, field, words):
 
 
 def test_replacing_an_eas_token_revokes_the_old_one_and_a_kind_change_drops_it(world, api_client):
-    from endpoints.models import EasToken
+    from portal.workspaces.models import EasToken
 
     api = api_client(world)
     created = api.post(

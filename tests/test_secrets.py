@@ -10,9 +10,10 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from endpoints.models import ApiKey, EasToken, Endpoint
+from endpoints.network.models import Endpoint
 from portal.crypto import SecretUnavailable
 from portal.logging import redact
+from portal.workspaces.models import ApiKey, EasToken
 
 from .conftest import random_key
 
@@ -88,11 +89,11 @@ def test_no_page_shows_a_secret(secrets_added, workspace_a):
         "/probes/",
         "/audit/",
         "/profile/",
-        "/admin/endpoints/apikey/",
-        f"/admin/endpoints/apikey/{key.pk}/change/",
-        f"/admin/endpoints/workspace/{workspace_a.pk}/change/",
-        f"/admin/endpoints/eastoken/{endpoint.eas_token_id}/change/",
-        "/admin/portal/auditentry/",
+        "/admin/workspaces/apikey/",
+        f"/admin/workspaces/apikey/{key.pk}/change/",
+        f"/admin/workspaces/workspace/{workspace_a.pk}/change/",
+        f"/admin/workspaces/eastoken/{endpoint.eas_token_id}/change/",
+        "/admin/audit/auditentry/",
     ]
     for page in pages:
         response = client.get(page)
@@ -194,7 +195,7 @@ def test_a_secret_is_never_sent_to_the_broker(
     # Tasks take ids, never secrets: the queued message is checked as it leaves.
     from kombu import Connection
 
-    from endpoints.tasks import fan_out
+    from endpoints.probes.tasks import fan_out
 
     vpc = make_vpc()
     endpoint = make_endpoint(vpc=vpc, workspace=workspace_a)

@@ -18,7 +18,7 @@ import dns.rdatatype
 import httpx
 import pytest
 
-from endpoints.simulator import Fault, SimState, Simulator, digest
+from endpoints.devtools.simulator import Fault, SimState, Simulator, digest
 
 BJ_KEY = "sk-" + "1" * 32  # default workspace, Beijing
 SUB_KEY = "sk-" + "2" * 32  # sub-workspace, Beijing, granted qwen-plus only
@@ -537,7 +537,8 @@ def test_the_command_serves_a_config_file(tmp_path):
 def test_it_loads_workspaces_keys_and_eas_services_from_the_db(tmp_path):
     from django.utils import timezone
 
-    from endpoints.models import ApiKey, CatalogModel, EasToken, Endpoint, ModelGrant, Workspace
+    from endpoints.network.models import Endpoint
+    from portal.workspaces.models import ApiKey, CatalogModel, EasToken, ModelGrant, Workspace
 
     ws = Workspace.objects.create(
         slug="bj",

@@ -7,9 +7,10 @@ loopback and writes the results to the database.
 
 import pytest
 
-from endpoints.models import Endpoint, ProbeResult
-from endpoints.simulator import SimState, Simulator
-from endpoints.tasks import fan_out
+from endpoints.devtools.simulator import SimState, Simulator
+from endpoints.network.models import Endpoint
+from endpoints.probes.models import ProbeResult
+from endpoints.probes.tasks import fan_out
 
 from .conftest import wait_for
 

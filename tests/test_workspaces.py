@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from endpoints.models import ApiKey, ModelGrant, Workspace
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
+from portal.workspaces.models import ApiKey, ModelGrant, Workspace
 
 from .conftest import random_key
 
@@ -285,14 +285,24 @@ def test_the_list_counts_without_a_query_per_row(
     assert response.content.decode().count('href="/workspaces/ws-') == 12
 
 
-def test_members_and_leads_are_managed_on_the_page(client_for, admin, ops, workspace_a):
+def test_members_and_leads_are_managed_on_the_page(client_for, admin, ops, make_user, workspace_a):
+    lead = make_user("new-lead", "lead")
     client = client_for(admin)
     client.post(
+        "/workspaces/team-a/members/",
+        {"username": lead.username, "is_lead": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert workspace_a.memberships.get(user=lead).is_lead
+    # Leading gives a lead the workspace's costs; an ops user would gain nothing: refused.
+    response = client.post(
         "/workspaces/team-a/members/",
         {"username": ops.username, "is_lead": "on"},
         HTTP_HX_REQUEST="true",
     )
-    assert workspace_a.memberships.get(user=ops).is_lead
+    assert response.status_code == 422
+    assert "only team leads lead workspaces" in response.content.decode()
+    assert not workspace_a.memberships.filter(user=ops).exists()
     response = client.post(
         "/workspaces/team-a/members/", {"username": "nobody"}, HTTP_HX_REQUEST="true"
     )

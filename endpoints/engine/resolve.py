@@ -1,0 +1,172 @@
+"""Resolution as a caller in the VPC sees it: its resolver and Private DNS records, the CNAME
+chain, every A/AAAA address. The resolver is an address like any other: the egress guard
+covers it too."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+
+from .codes import Phase
+from .egress import EgressPolicy, classify_address
+from .hosts import parse_override, parse_resolver
+from .verdicts import Finding
+
+MAX_CNAME_HOPS = 10
+
+
+@dataclass
+class Resolution:
+    addresses: list[str]
+    cname_chain: list[str]
+
+
+@lru_cache(maxsize=1)
+def _system_nameservers() -> tuple[str, ...]:
+    try:
+        return tuple(dns.resolver.Resolver(configure=True).nameservers)
+    except dns.resolver.NoResolverConfiguration:
+        return ()
+
+
+@lru_cache(maxsize=4096)
+def _parse_resolver(text: str) -> tuple[str, int]:
+    try:
+        return parse_resolver(text)
+    except ValueError as exc:
+        raise Finding(
+            "config_error", f"The resolver '{text}' is not usable: {exc}", Phase.RESOLVE
+        ) from None
+
+
+def _override_value(name: str, value: str) -> tuple[list[str], str | None]:
+    try:
+        addresses, target = _parse_override(value)
+    except ValueError as exc:
+        raise Finding(
+            "config_error", f"The VPC's record {name} → {value} is not usable: {exc}", Phase.RESOLVE
+        ) from None
+    return list(addresses), target
+
+
+@lru_cache(maxsize=4096)
+def _parse_override(value: str) -> tuple[tuple[str, ...], str | None]:
+    addresses, target = parse_override(value)
+    return tuple(addresses), target
+
+
+@lru_cache(maxsize=4096)
+def _ip_literal(host: str) -> str | None:
+    """The normalized address if `host` is an IP address literal, else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+async def resolve(
+    host: str,
+    resolver: str | None,
+    overrides: Mapping[str, str],
+    policy: EgressPolicy,
+    timeout: float,
+    resolver_source: str = "vpc",
+) -> Resolution:
+    """Every address of `host` as a caller in the VPC sees it, with the CNAME chain."""
+    literal = _ip_literal(host)
+    if literal is not None:
+        return Resolution([literal], [])
+    chain: list[str] = []
+    name = host.lower().rstrip(".")
+    for _ in range(MAX_CNAME_HOPS):
+        if name not in overrides:
+            break
+        addresses, target = _override_value(name, overrides[name])
+        if addresses:
+            return Resolution(addresses, chain)
+        chain.append(target)
+        name = target
+    else:
+        raise Finding(
+            "dns_error", f"More than {MAX_CNAME_HOPS} CNAMEs from {host}: a loop?", Phase.RESOLVE
+        )
+
+    # The system resolver is an address like any other: the egress guard covers it too.
+    nameservers = (
+        [_parse_resolver(resolver)] if resolver else [(ns, 53) for ns in _system_nameservers()]
+    )
+    local_stub_ok = resolver_source == "portal"
+    refused = [
+        ns
+        for ns, _ in nameservers
+        if not policy.allows(ns) and not (local_stub_ok and classify_address(ns) == "loopback")
+    ]
+    if not nameservers or refused:
+        which = f"resolver {', '.join(refused)}" if refused else "no resolver configured"
+        raise Finding(
+            "egress_refused",
+            f"Did not resolve {host}: {which} is outside the networks this portal may reach "
+            f"({policy.describe()}). Give the VPC a resolver, or set PORTAL_PROBE_RESOLVER.",
+            Phase.RESOLVE,
+        )
+    dns_resolver = dns.asyncresolver.Resolver(configure=False)
+    dns_resolver.nameservers = [ns for ns, _ in nameservers]
+    dns_resolver.port = nameservers[0][1]
+    dns_resolver.lifetime = timeout
+    dns_resolver.timeout = timeout
+    dns_resolver.cache = None
+    where = f"resolver {resolver}" if resolver else "the system resolver"
+
+    async def query(rdtype):
+        try:
+            return await dns_resolver.resolve(name, rdtype, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return "nxdomain"
+
+    answers = await asyncio.gather(query("A"), query("AAAA"), return_exceptions=True)
+    failures = [a for a in answers if isinstance(a, BaseException)]
+    if len(failures) == len(answers):
+        if any(isinstance(f, dns.exception.Timeout) for f in failures):
+            raise Finding(
+                "dns_timeout",
+                f"{where} did not answer for {host} within {timeout:g} s.",
+                Phase.RESOLVE,
+            )
+        if not all(isinstance(f, dns.exception.DNSException) for f in failures):
+            raise failures[0]
+        raise Finding("dns_error", f"{where} failed for {host}: {failures[0]}", Phase.RESOLVE)
+    answers = [a for a in answers if not isinstance(a, BaseException)]
+    if all(a == "nxdomain" for a in answers):
+        via = (
+            f" ({host} points there through the VPC's records: {' → '.join([host, *chain])})"
+            if chain
+            else ""
+        )
+        raise Finding(
+            "dns_nxdomain",
+            f"{name} does not exist (NXDOMAIN) according to {where}{via}.",
+            Phase.RESOLVE,
+        )
+    addresses: list[str] = []
+    for answer in answers:
+        if answer == "nxdomain":
+            continue
+        for cname in answer.chaining_result.cnames:
+            for rdata in cname:
+                target = rdata.target.to_text().rstrip(".").lower()
+                if target not in chain:
+                    chain.append(target)
+        if answer.rrset is not None:
+            addresses.extend(rdata.address for rdata in answer.rrset)
+    if not addresses:
+        raise Finding(
+            "dns_nxdomain", f"{name} has no A or AAAA record according to {where}.", Phase.RESOLVE
+        )
+    return Resolution(list(dict.fromkeys(addresses)), chain)

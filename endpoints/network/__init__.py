@@ -1,0 +1,1 @@
+"""Where callers sit (VPCs) and the paths they take to Model Studio (endpoints), with the docs' rules."""

@@ -1,0 +1,17 @@
+"""The Django choices of endpoints, built from the engine's codes (which stay Django-free)."""
+
+from endpoints import engine
+from endpoints.engine.codes import (  # noqa: F401  (re-exported for the apps)
+    DEFAULT_DOMAIN_KINDS,
+    EAS_KINDS,
+    KIND_SHORT,
+    PRIVATE_KINDS,
+    PRIVATELINK_KINDS,
+)
+from portal.choices import text_choices
+
+Kind = text_choices(engine.Kind)
+ApiStyle = text_choices(engine.ApiStyle)
+Status = text_choices(engine.Status)
+Phase = text_choices(engine.Phase)
+Diagnosis = text_choices(engine.Diagnosis)

@@ -1,0 +1,60 @@
+"""The landing redirect and the profile page with personal API tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import services
+from .models import ApiToken
+from .roles import home_url_name
+
+
+@login_required
+def home(request):
+    return redirect(home_url_name(request.user))
+
+
+@login_required
+def profile(request):
+    tokens = request.user.api_tokens.all()
+    return render(request, "accounts/profile.html", {"tokens": tokens})
+
+
+@login_required
+@require_POST
+def token_create(request):
+    name = request.POST.get("name", "").strip()
+    tokens = request.user.api_tokens.all()
+    if not name or len(name) > 100:
+        return render(
+            request,
+            "accounts/profile.html#token-section",
+            {
+                "tokens": tokens,
+                "name_error": "Give the token a name of up to 100 characters.",
+                "name": name,
+            },
+            status=400 if not request.htmx else 200,
+        )
+    token, plaintext = services.issue_token(request.user, name, actor=request.user)
+    return render(
+        request,
+        "accounts/profile.html#token-section",
+        {"tokens": request.user.api_tokens.all(), "new_token": plaintext, "new_token_row": token},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    if services.revoke_token(token, actor=request.user):
+        messages.success(request, f"Token '{token.name}' revoked; it no longer works.")
+    if request.htmx:
+        return render(
+            request,
+            "accounts/profile.html#token-section",
+            {"tokens": request.user.api_tokens.all()},
+        )
+    return redirect("profile")

@@ -1,0 +1,1 @@
+"""Usage and money: prices, usage records and the cost split between workspaces."""
