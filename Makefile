@@ -25,10 +25,12 @@ run: install
 	@echo "Starting web (http://127.0.0.1:8000), worker, beat and the Model Studio simulator. Ctrl-C stops all."
 	$(DEMO_ENV) $(BIN)/honcho --procfile Procfile.dev start
 
-# Two pytest processes: Playwright's sync API keeps an event loop running in the main thread
-# for the rest of its session, which would break asyncio.run() in the engine's tests.
+# Three pytest processes: the probe engine's tests without Django at all (it is a plain
+# library), everything else, and the browser tests (Playwright's sync API keeps an event loop
+# running in the main thread for the rest of its session, which would break asyncio.run()).
 test: install chromium
-	$(BIN)/pytest -m "not browser"
+	$(BIN)/pytest -p no:django -W ignore::pytest.PytestConfigWarning tests/engine
+	$(BIN)/pytest -m "not browser" --ignore=tests/engine
 	$(BIN)/pytest -m browser
 
 chromium:
@@ -45,6 +47,7 @@ chromium:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
@@ -53,8 +56,8 @@ format: install
 
 # The probe engine against a bare httpx loop, then page speed with 5,000 endpoints.
 bench: install
-	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.bench --out docs/benchmarks.md
-	$(BIN)/python -m endpoints.bench_pages --out docs/benchmarks.md
+	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.devtools.bench.engine --out docs/benchmarks.md
+	$(BIN)/python -m endpoints.devtools.bench.pages --out docs/benchmarks.md
 
 # Refresh the vendored front-end assets from npm (committed under static/vendor/).
 vendor:

@@ -17,7 +17,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from .accounts.models import ApiToken
-from .accounts.roles import Perm, ensure, perms_for
+from .roles import Perm, ensure, perms_for
 
 
 class TokenAuth(HttpBearer):

@@ -1,4 +1,4 @@
-from .accounts.roles import Perm, perms_for
+from .roles import Perm, perms_for
 
 
 def navigation(request):

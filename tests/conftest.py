@@ -39,7 +39,10 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(request):
+    if not request.config.pluginmanager.hasplugin("django"):
+        return  # the engine's tests run without Django (make test: pytest -p no:django)
+    settings = request.getfixturevalue("settings")
     # Probes in tests reach loopback only (the environment above covers worker subprocesses).
     settings.PORTAL_PROBE_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     # Tests run with DEBUG off but without collectstatic: serve static files from the finders.
@@ -211,6 +214,66 @@ def make_endpoint(db):
         return endpoint
 
     return make
+
+
+@pytest.fixture
+def many_endpoints(workspace_a, make_vpc):
+    """make(count, start=0): bulk-create endpoints of workspace A with mixed statuses."""
+    from django.utils import timezone
+
+    from endpoints.network.models import Endpoint
+
+    vpc = make_vpc()
+
+    def make(count, start=0):
+        rows = [
+            Endpoint(
+                name=f"endpoint {n:04d}",
+                kind="privatelink_default",
+                url=f"http://ep-many{n:04d}.dashscope.cn-beijing.privatelink.aliyuncs.com",
+                host=f"ep-many{n:04d}.dashscope.cn-beijing.privatelink.aliyuncs.com",
+                region_id="cn-beijing",
+                vpc=vpc,
+                workspace=workspace_a,
+                zones=["cn-beijing-a", "cn-beijing-b"],
+                status=["up", "down", "degraded"][n % 3],
+                diagnosis=["ok", "tcp_timeout", "slow"][n % 3],
+                status_message="something happened",
+                last_total_ms=float(n),
+                last_probe_at=timezone.now(),
+            )
+            for n in range(start, start + count)
+        ]
+        Endpoint.objects.bulk_create(rows)
+
+    return make
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Point Celery at a closed loopback port (no broker answers), then restore it."""
+    from portal.celery import app
+
+    dead = "redis://127.0.0.1:1/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)  # Celery prefers the environment to its config
+    keys = (
+        "broker_url",
+        "broker_connection_retry",
+        "broker_connection_max_retries",
+        "task_publish_retry",
+    )
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(
+        broker_url=dead,
+        broker_connection_retry=False,
+        broker_connection_max_retries=0,
+        task_publish_retry=False,
+    )
+    app._pool = app.amqp._producer_pool = None  # both cache the connection's URL
+    yield
+    monkeypatch.undo()
+    app.conf.update(saved)
+    app._pool = app.amqp._producer_pool = None
 
 
 # -- a real Celery worker ----------------------------------------------------------------------

@@ -13,8 +13,8 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, PatchDict, Router, Schema, Status
 
 from endpoints.engine.routes import style_from_path
-from portal.accounts.roles import Perm
 from portal.api import requires
+from portal.roles import Perm
 from portal.schemas import input_schema, output_schema
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import CatalogModel, Region, Workspace

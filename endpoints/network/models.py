@@ -18,7 +18,7 @@ from endpoints.engine.hosts import (
     parse_resolver,
     parse_url,
 )
-from portal.accounts.roles import Perm, has_perm
+from portal.roles import Perm, has_perm
 from portal.workspaces.models import CatalogModel, EasToken, Region, Workspace
 
 from .choices import EAS_KINDS, KIND_SHORT, PRIVATE_KINDS, ApiStyle, Kind, Status

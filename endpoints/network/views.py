@@ -10,9 +10,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from endpoints.engine.hosts import KIND_HOST_HINT, find_url, parse_url
-from portal.accounts.roles import Perm, require
 from portal.forms import style_widgets
 from portal.htmx import page_or_fragment
+from portal.roles import Perm, require
 from portal.workspaces.models import Region, Workspace
 
 from . import services

@@ -3,8 +3,8 @@
 from ninja import Field, Router, Schema, Status
 
 from endpoints.network.access import get_endpoint_for_user
-from portal.accounts.roles import Perm
 from portal.api import requires
+from portal.roles import Perm
 
 from . import services
 

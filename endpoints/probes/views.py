@@ -14,8 +14,8 @@ from endpoints.network.access import get_endpoint_for_user
 from endpoints.network.choices import Status
 from endpoints.network.models import SEVERITY, Endpoint
 from endpoints.network.snippets import snippets_for
-from portal.accounts.roles import Perm, has_perm, require
 from portal.htmx import page_or_fragment, wants_fragment
+from portal.roles import Perm, has_perm, require
 
 from . import services
 from .charts import STATUS_COLORS, latency_chart

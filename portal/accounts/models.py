@@ -10,11 +10,7 @@ from django.contrib.auth.models import UserManager as BaseUserManager
 from django.db import models
 from django.utils import timezone
 
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    OPS = "ops", "Ops"
-    LEAD = "lead", "Team lead"
+from portal.roles import Role
 
 
 class UserManager(BaseUserManager):
@@ -25,7 +21,7 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractUser):
-    """A person who signs in. What they may do follows from `role` (see portal.accounts.roles)."""
+    """A person who signs in. What they may do follows from `role` (see portal.roles)."""
 
     role = models.CharField(
         max_length=10,

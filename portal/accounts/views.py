@@ -5,9 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal.roles import home_url_name
+
 from . import services
 from .models import ApiToken
-from .roles import home_url_name
 
 
 @login_required

@@ -4,8 +4,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
 
-from portal.accounts.roles import Perm, require
 from portal.htmx import page_or_fragment
+from portal.roles import Perm, require
 
 from .models import AuditEntry
 

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from portal.accounts.roles import Perm, require
+from portal.roles import Perm, require
 from portal.workspaces.models import Workspace
 
 from .models import UsageRecord

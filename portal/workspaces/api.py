@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
-from portal.accounts.roles import Perm
 from portal.api import requires
+from portal.roles import Perm
 from portal.schemas import input_schema
 
 from . import services

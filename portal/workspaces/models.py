@@ -119,7 +119,7 @@ class CatalogModel(models.Model):
 class WorkspaceQuerySet(models.QuerySet):
     def for_user(self, user):
         """What `user` may see: everything for admins and ops, own workspaces for leads."""
-        from portal.accounts.roles import Perm, has_perm
+        from portal.roles import Perm, has_perm
 
         if not has_perm(user, Perm.VIEW_WORKSPACES):
             return self.none()

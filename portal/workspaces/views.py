@@ -9,9 +9,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal.accounts.roles import Perm, has_perm, require
 from portal.forms import style_widgets
 from portal.htmx import page_or_fragment
+from portal.roles import Perm, has_perm, require
 
 from . import services
 from .access import get_workspace_for_user

@@ -8,8 +8,7 @@ from playwright.sync_api import expect
 from endpoints.network.models import Endpoint
 from portal.accounts.models import ApiToken
 from portal.workspaces.models import ModelGrant
-
-from .conftest import PASSWORD, wait_for
+from tests.conftest import PASSWORD, wait_for
 
 pytestmark = [
     pytest.mark.browser,

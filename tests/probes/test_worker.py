@@ -11,8 +11,7 @@ from endpoints.devtools.simulator import SimState, Simulator
 from endpoints.network.models import Endpoint
 from endpoints.probes.models import ProbeResult
 from endpoints.probes.tasks import fan_out
-
-from .conftest import wait_for
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 HOST = "ep-worker1.dashscope.cn-beijing.privatelink.aliyuncs.com"

@@ -8,7 +8,6 @@ import ssl
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dns.exception
 import dns.message
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from endpoints.devtools.simulator import Fault, SimState, Simulator, digest
+from tests.conftest import ROOT
 
 BJ_KEY = "sk-" + "1" * 32  # default workspace, Beijing
 SUB_KEY = "sk-" + "2" * 32  # sub-workspace, Beijing, granted qwen-plus only
@@ -510,7 +510,7 @@ def test_the_command_serves_a_config_file(tmp_path):
     command = [sys.executable, "manage.py", "simulate_model_studio", "--port", "0"]
     command += ["--dns-port", "0", "--config", str(tmp_path / "sim.json")]
     command += ["--ca-out", str(tmp_path / "ca.pem")]
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as process:
         try:
             ready = process.stdout.readline()

@@ -1,4 +1,4 @@
-"""add_user and create_api_token, as an operator would run them."""
+"""add_user, as an operator would run it."""
 
 import io
 
@@ -59,16 +59,3 @@ def test_add_user_updates_an_existing_user(admin):
     admin.refresh_from_db()
     assert admin.role == "ops" and not admin.is_staff
     assert AuditEntry.objects.filter(action="update", source="cli").exists()
-
-
-def test_create_api_token_prints_a_working_token_last(client, ops):
-    output = run("create_api_token", ops.username, "--name", "ci")
-    token = output.strip().splitlines()[-1]
-    assert token.startswith("ap_")
-    response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert response.json()["username"] == ops.username
-
-
-def test_create_api_token_for_an_unknown_user(db):
-    with pytest.raises(CommandError, match="No user"):
-        run("create_api_token", "ghost")

@@ -1,16 +1,23 @@
 """Who may do what. Every role check in views, the API and templates goes through here.
 
 Roles are coarse on purpose (three kinds of people use the portal); what a team lead
-sees inside a permitted area is narrowed further by `for_user()` querysets.
+sees inside a permitted area is narrowed further by `for_user()` querysets. A kernel
+module: it imports no app, so every app (and the audit log) may use it.
 """
 
 from enum import StrEnum
 from functools import wraps
 
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import models
 
-from .models import Role
+
+class Role(models.TextChoices):
+    """The three kinds of people who use the portal (what each may do: ROLE_PERMS below)."""
+
+    ADMIN = "admin", "Admin"
+    OPS = "ops", "Ops"
+    LEAD = "lead", "Team lead"
 
 
 class Perm(StrEnum):
@@ -49,6 +56,8 @@ def require(perm: Perm):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
+                from django.contrib.auth.views import redirect_to_login  # needs the User model
+
                 return redirect_to_login(request.get_full_path())
             if not has_perm(request.user, perm):
                 raise PermissionDenied(

@@ -14,8 +14,7 @@ from endpoints.network.models import Endpoint
 from portal.crypto import SecretUnavailable
 from portal.logging import redact
 from portal.workspaces.models import ApiKey, EasToken
-
-from .conftest import random_key
+from tests.conftest import random_key
 
 
 def all_database_text() -> str:
