@@ -115,7 +115,13 @@ class MeOut(Schema):
     permissions: list[str]
 
 
-@api.get("/me", response=MeOut, tags=["auth"], summary="Who this token belongs to")
+@api.get(
+    "/me",
+    response=MeOut,
+    tags=["auth"],
+    summary="Who this token belongs to (any role)",
+    auth=TokenAuth(),  # every role may ask who it is: a token, no permission
+)
 def me(request):
     return {
         "username": request.user.username,

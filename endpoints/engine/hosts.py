@@ -124,10 +124,6 @@ class HostInfo:
     def is_default_domain(self) -> bool:
         return self.form in {"finance", "pl_default_regional", "pl_default_short"}
 
-    @property
-    def is_standard_custom_domain(self) -> bool:
-        return self.form in {"pl_custom", "pl_custom_instance"}
-
 
 def classify_host(host: str, public_hosts: dict[str, str] | None = None) -> HostInfo:
     host = host.lower().rstrip(".")

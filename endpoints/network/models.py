@@ -163,9 +163,6 @@ class Vpc(models.Model):
                 )
         return problems
 
-    def resolver_address(self) -> tuple[str, int]:
-        return parse_resolver(self.resolver)
-
     def overrides_for_probe(self) -> dict[str, str]:
         return {str(k).lower().rstrip("."): str(v) for k, v in (self.host_overrides or {}).items()}
 
@@ -383,10 +380,3 @@ class Endpoint(models.Model):
     @property
     def base_url(self) -> str:
         return base_url(self.url, self.api_style)
-
-    @property
-    def explicit_port(self) -> int | None:
-        try:
-            return self.parsed().port
-        except ValueError:
-            return None

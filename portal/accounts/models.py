@@ -40,14 +40,6 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
     @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
-
-    @property
-    def is_ops(self) -> bool:
-        return self.role == Role.OPS
-
-    @property
     def is_lead(self) -> bool:
         return self.role == Role.LEAD
 

@@ -250,9 +250,6 @@ class Workspace(models.Model):
             return offered
         return offered.filter(grants__workspace=self)
 
-    def can_call(self, model_name: str) -> bool:
-        return self.callable_models().filter(name=model_name).exists()
-
     def check_grantable(self, names: list[str]) -> list[CatalogModel]:
         """The catalog rows for `names`, or ValidationError naming every bad one."""
         if self.is_default:
@@ -288,10 +285,6 @@ class Workspace(models.Model):
     def active_key(self):
         """The key probes use: the newest one that is not revoked."""
         return self.api_keys.filter(revoked_at__isnull=True).order_by("-created_at").first()
-
-    @property
-    def leads(self):
-        return [m.user for m in self.memberships.all() if m.is_lead]
 
 
 class Membership(models.Model):

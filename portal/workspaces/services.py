@@ -88,14 +88,13 @@ def add_key(
         raise ValidationError(problems)
     key = ApiKey(workspace=workspace, label=label, created_by=actor if actor else None)
     key.set_secret(secret)
-    duplicate = ApiKey.objects.filter(secret_sha256=key.secret_sha256, revoked_at__isnull=True)
     try:
         with transaction.atomic():
-            if duplicate.exists():
+            if stored_copy(key.secret_sha256) is not None:
                 raise IntegrityError
-            key.save()
+            key.save()  # the database refuses a second active copy, whoever checked first
     except IntegrityError:
-        other = duplicate.select_related("workspace").first()
+        other = stored_copy(key.secret_sha256)
         where = (other.label, other.workspace.name) if other else ("another key", "a workspace")
         raise ValidationError(
             {"secret": [DUPLICATE_KEY.format(label=where[0], workspace=where[1])]}
@@ -103,6 +102,15 @@ def add_key(
     trail.record(actor, trail.Action.CREATE, key, after=trail.snapshot(key), source=source)
     _changed(workspace)
     return key, warnings
+
+
+def stored_copy(secret_sha256: str) -> ApiKey | None:
+    """The active key with this digest, if one is stored already."""
+    return (
+        ApiKey.objects.filter(secret_sha256=secret_sha256, revoked_at__isnull=True)
+        .select_related("workspace")
+        .first()
+    )
 
 
 @transaction.atomic

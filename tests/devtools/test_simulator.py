@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from endpoints.devtools.simulator import Fault, SimState, Simulator, digest
+from endpoints.engine.routes import model_studio_routes
 from tests.conftest import ROOT
 
 BJ_KEY = "sk-" + "1" * 32  # default workspace, Beijing
@@ -257,6 +258,15 @@ def test_it_answers_an_unknown_path_with_an_empty_404(sim):
     assert response.status_code == 404
     assert response.content == b""
     assert response.headers["server"] == "istio-envoy"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(model_studio_routes()))
+def test_it_answers_every_route_of_the_routes_table(sim, method, path):
+    body = {"model": "qwen-plus", "messages": HELLO, "max_tokens": 4}
+    if "/api/v1/" in path:
+        body = {"model": "qwen-plus", "input": {"messages": HELLO}}
+    response = call(sim, method, path, json=body if method == "POST" else None)
+    assert response.status_code == 200, (path, response.text)
 
 
 def test_it_rejects_empty_messages_only_after_auth_and_permissions(sim):

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from endpoints.network.models import Endpoint
 from endpoints.probes import dispatch
+from endpoints.probes.models import ProbeRun
 from endpoints.probes.tasks import enqueue_due_probes, fan_out
 
 
@@ -47,3 +49,25 @@ def test_a_change_that_could_alter_the_verdict_reprobes_within_seconds(
     probed.refresh_from_db()
     assert probed.next_probe_at <= timezone.now()
     assert dispatch.claim_due() == [probed.pk]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits as in production
+def test_probe_now_through_the_api_with_the_broker_down_says_so_and_ends_the_run(
+    probed, api_client, ops, broker_down
+):
+    response = api_client(ops).post(f"/api/v1/endpoints/{probed.pk}/probe", {})
+    assert response.status_code == 503
+    assert "broker" in response.json()["detail"]
+    run = ProbeRun.objects.get()
+    assert run.is_finished and "broker" in run.error  # not a run that waits forever
+
+
+def test_probe_now_on_the_page_with_the_broker_down_shows_why(
+    probed, client_for, ops, broker_down, django_capture_on_commit_callbacks
+):
+    client = client_for(ops)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/endpoints/{probed.pk}/probe/", HTTP_HX_REQUEST="true")
+    run = ProbeRun.objects.get()
+    html = client.get(f"/probes/runs/{run.pk}/?endpoint={probed.pk}").content.decode()
+    assert "could not be queued" in html

@@ -1,0 +1,471 @@
+"""The demo world of `make run`: workspaces, keys, VPCs and endpoints whose probes show the
+diagnoses for real, against the local simulator (every name resolves to 127.0.0.1).
+
+Development only: nothing here ships in a model or runs in production. Idempotent: the
+first run creates everything; later runs only print the logins and rewrite the
+simulator's config.
+"""
+
+import json
+import random
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from endpoints.network.models import Endpoint, Vpc
+from endpoints.network.services import check_endpoint
+from portal.accounts.models import Role, User
+from portal.costs.models import ModelPrice, UsageRecord
+from portal.workspaces.models import (
+    ApiKey,
+    CatalogModel,
+    EasToken,
+    Membership,
+    ModelGrant,
+    Workspace,
+)
+
+HTTP, TLS, DNS = 8900, 8943, 8953
+RESOLVER = f"127.0.0.1:{DNS}"
+
+USERS = [("admin", Role.ADMIN), ("ops", Role.OPS), ("lead", Role.LEAD)]
+
+WORKSPACES = [
+    # slug, name, workspace_id, region, scope, default, grants, budget
+    ("bj-default", "Beijing default", "llm-bjdefault01", "cn-beijing", "mainland", True, [], 5000),
+    (
+        "bj-data",
+        "Beijing data team",
+        "llm-bjdata0001",
+        "cn-beijing",
+        "mainland",
+        False,
+        ["qwen-plus", "qwen-flash", "qwen-turbo"],
+        800,
+    ),
+    (
+        "sg-default",
+        "Singapore default",
+        "llm-sgdefault01",
+        "ap-southeast-1",
+        "international",
+        True,
+        [],
+        2000,
+    ),
+    (
+        "sg-support",
+        "Singapore support bot",
+        "llm-sgsupport01",
+        "ap-southeast-1",
+        "international",
+        False,
+        ["qwen-plus", "qwen-flash"],
+        300,
+    ),
+    (
+        "us-analytics",
+        "Virginia US-only analytics",
+        "llm-usanalytics1",
+        "us-east-1",
+        "us",
+        False,
+        ["qwen-plus-us"],
+        500,
+    ),
+    ("fra-eu", "Frankfurt EU", "llm-fraeu00001", "eu-central-1", "eu", True, [], None),
+    (
+        "fin-risk",
+        "Finance risk models",
+        "llm-finrisk0001",
+        "cn-shanghai-finance-1",
+        "finance",
+        True,
+        [],
+        3000,
+    ),
+]
+LEAD_OF = ["bj-data", "sg-support"]
+
+VPCS = [
+    # vpc_id, name, region, cidr, overrides
+    (
+        "vpc-bjprod01",
+        "Beijing production",
+        "cn-beijing",
+        "10.10.0.0/16",
+        {
+            # zone b's endpoint ENI is gone: one of the two addresses refuses
+            "ep-bj2demo.dashscope.cn-beijing.privatelink.aliyuncs.com": "127.0.0.1, 127.0.0.2",
+            # a Private DNS record still pointing at a deleted endpoint
+            "ep-bjold01.dashscope.cn-beijing.privatelink.aliyuncs.com": "ep-bjgone01.dashscope.cn-beijing.privatelink.aliyuncs.com",
+        },
+    ),
+    (
+        "vpc-sgapp001",
+        "Singapore apps",
+        "ap-southeast-1",
+        "10.20.0.0/16",
+        {
+            # Private DNS for the Beijing custom domain, CNAMEd to the wrong name
+            "vpc-cn-beijing.dashscope.aliyuncs.com": "test-for-dns.dashscope.aliyuncs.com",
+        },
+    ),
+    ("vpc-hzapp001", "Hangzhou apps", "cn-hangzhou", "10.30.0.0/16", {}),
+    ("vpc-tokyo0001", "Tokyo edge", "ap-northeast-1", "10.40.0.0/16", {}),
+    ("vpc-fin00001", "Finance cloud core", "cn-shanghai-finance-1", "10.50.0.0/16", {}),
+]
+CONNECTED = [("vpc-sgapp001", "vpc-bjprod01")]
+
+EAS_SERVICE = "demo_vllm"
+ENDPOINTS = [
+    dict(
+        name="BJ prod · PrivateLink",
+        kind="privatelink_default",
+        url=f"http://ep-bj1demo.dashscope.cn-beijing.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-beijing",
+        vpc="vpc-bjprod01",
+        zones=["cn-beijing-a", "cn-beijing-b"],
+        security_group="sg-bjprod01",
+        allows_80_443=True,
+        workspace="bj-data",
+        check_model="qwen-plus",
+        model_call_check=True,
+        interval_s=30,
+    ),
+    dict(
+        name="BJ prod · custom domain (HTTPS)",
+        kind="privatelink_custom",
+        url=f"https://vpc-cn-beijing.dashscope.aliyuncs.com:{TLS}",
+        region="cn-beijing",
+        vpc="vpc-bjprod01",
+        zones=["cn-beijing-a", "cn-beijing-b"],
+        security_group="sg-bjprod01",
+        allows_80_443=True,
+        workspace="bj-default",
+        api_style="dashscope",
+        check_model="qwen-max",
+    ),
+    dict(
+        name="BJ prod · PrivateLink, zone b",
+        kind="privatelink_default",
+        url=f"http://ep-bj2demo.dashscope.cn-beijing.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-beijing",
+        vpc="vpc-bjprod01",
+        zones=["cn-beijing-a", "cn-beijing-b"],
+        security_group="sg-bjprod01",
+        allows_80_443=True,
+        workspace="bj-default",
+    ),
+    dict(
+        name="BJ prod · old endpoint record",
+        kind="privatelink_default",
+        url=f"http://ep-bjold01.dashscope.cn-beijing.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-beijing",
+        vpc="vpc-bjprod01",
+        zones=["cn-beijing-a", "cn-beijing-b"],
+        allows_80_443=True,
+        workspace="bj-default",
+    ),
+    dict(
+        name="BJ public · data team tries qwen-max",
+        kind="public",
+        url=f"https://dashscope.aliyuncs.com:{TLS}",
+        region="cn-beijing",
+        workspace="bj-data",
+        check_model="qwen-max",
+        interval_s=120,
+    ),
+    dict(
+        name="BJ trial domain",
+        kind="public",
+        url=f"https://trial.cn-beijing.maas.aliyuncs.com:{TLS}",
+        region="cn-beijing",
+        workspace="bj-default",
+        interval_s=120,
+    ),
+    dict(
+        name="SG apps → BJ custom domain over CEN",
+        kind="privatelink_custom",
+        url=f"https://vpc-cn-beijing.dashscope.aliyuncs.com:{TLS}",
+        region="cn-beijing",
+        vpc="vpc-sgapp001",
+        endpoint_vpc="vpc-bjprod01",
+        zones=["cn-beijing-a", "cn-beijing-b"],
+        allows_80_443=True,
+        workspace="bj-default",
+    ),
+    dict(
+        name="SG support · workspace domain",
+        kind="public",
+        url=f"https://llm-sgsupport01.ap-southeast-1.maas.aliyuncs.com:{TLS}",
+        region="ap-southeast-1",
+        workspace="sg-support",
+        check_model="qwen-plus",
+        model_call_check=True,
+        interval_s=30,
+    ),
+    dict(
+        name="SG apps · PrivateLink",
+        kind="privatelink_default",
+        url=f"http://ep-sg1demo.dashscope.ap-southeast-1.privatelink.aliyuncs.com:{HTTP}",
+        region="ap-southeast-1",
+        vpc="vpc-sgapp001",
+        zones=["ap-southeast-1a"],
+        security_group="sg-sgapp01",
+        allows_80_443=True,
+        workspace="sg-default",
+        latency_threshold_ms=1000,
+    ),
+    dict(
+        name="SG apps · TLS-inspecting proxy",
+        kind="privatelink_custom",
+        url=f"https://vpc-ap-southeast-1.dashscope.aliyuncs.com:{TLS}",
+        region="ap-southeast-1",
+        vpc="vpc-sgapp001",
+        zones=["ap-southeast-1a", "ap-southeast-1b"],
+        allows_80_443=True,
+        workspace="sg-default",
+    ),
+    dict(
+        name="HZ apps → Beijing (cross-region)",
+        kind="cross_region",
+        url=f"http://ep-hz1demo.dashscope.cn-beijing.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-hangzhou",
+        service_region="cn-beijing",
+        vpc="vpc-hzapp001",
+        zones=["cn-hangzhou-h", "cn-hangzhou-i"],
+        security_group="sg-hzapp01",
+        allows_80_443=True,
+        workspace="bj-default",
+    ),
+    dict(
+        name="Tokyo edge → Singapore (cross-region)",
+        kind="cross_region",
+        url=f"http://ep-tk1demo.dashscope.ap-southeast-1.privatelink.aliyuncs.com:{HTTP}",
+        region="ap-northeast-1",
+        service_region="ap-southeast-1",
+        vpc="vpc-tokyo0001",
+        zones=["ap-northeast-1a", "ap-northeast-1c"],
+        security_group="sg-tokyo01",
+        allows_80_443=True,
+        workspace="sg-default",
+    ),
+    dict(
+        name="HZ apps · vLLM on PAI-EAS",
+        kind="eas_vpc",
+        url=f"http://1865923474122834.vpc.cn-hangzhou.pai-eas.aliyuncs.com:{HTTP}/api/predict/{EAS_SERVICE}",
+        region="cn-hangzhou",
+        vpc="vpc-hzapp001",
+        api_style="eas",
+    ),
+    dict(
+        name="US analytics · public",
+        kind="public",
+        url=f"https://dashscope-us.aliyuncs.com:{TLS}",
+        region="us-east-1",
+        workspace="us-analytics",
+        check_model="qwen-plus-us",
+    ),
+    dict(
+        name="Frankfurt EU · workspace domain",
+        kind="public",
+        url=f"https://llm-fraeu00001.eu-central-1.maas.aliyuncs.com:{TLS}",
+        region="eu-central-1",
+        workspace="fra-eu",
+    ),
+    dict(
+        name="Finance · PrivateLink",
+        kind="finance_privatelink",
+        url=f"http://ep-fin1demo.epsrv-fin1demo.cn-shanghai-finance-1.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-shanghai-finance-1",
+        vpc="vpc-fin00001",
+        zones=["cn-shanghai-finance-1f", "cn-shanghai-finance-1g"],
+        allows_80_443=True,
+        workspace="fin-risk",
+        api_style="dashscope",
+        check_model="qwen-plus",
+    ),
+]
+
+SIMULATOR_CONFIG = {
+    "dns": {
+        # Inside Beijing production, the custom domain is a CNAME to the default domain.
+        "cname": {
+            "vpc-cn-beijing.dashscope.aliyuncs.com": "ep-bj1demo.dashscope.cn-beijing.privatelink.aliyuncs.com"
+        },
+        "a": {"test-for-dns.dashscope.aliyuncs.com": ["127.0.0.1"]},
+    },
+    "faults": [
+        {
+            "host": "ep-sg1demo.dashscope.ap-southeast-1.privatelink.aliyuncs.com",
+            "latency_ms": 1400,
+            "jitter_ms": 150,
+        },
+        {"host": "ep-tk1demo.dashscope.ap-southeast-1.privatelink.aliyuncs.com", "hang": True},
+        {"host": "vpc-ap-southeast-1.dashscope.aliyuncs.com", "self_signed": True},
+        {"host": "llm-fraeu00001.eu-central-1.maas.aliyuncs.com", "throttle": True},
+        {"host": "trial.cn-beijing.maas.aliyuncs.com", "status": 503},
+        {"host": "*.maas.aliyuncs.com", "latency_ms": 60, "jitter_ms": 20},
+        {"host": "*.privatelink.aliyuncs.com", "latency_ms": 25, "jitter_ms": 8},
+    ],
+}
+
+
+def _key() -> str:
+    return "sk-" + secrets.token_hex(16)
+
+
+class DemoWorld:
+    """The demo world, created once (idempotent): later runs only print the logins and
+    rewrite the simulator's config."""
+
+    def __init__(self, out):
+        self.out = out  # where the logins are printed (a management command's stdout)
+
+    def seed(self) -> None:
+        logins_path = settings.VAR_DIR / "demo-logins.json"
+        with transaction.atomic():
+            logins = self._users(logins_path)
+            if not Workspace.objects.filter(slug="bj-default").exists():
+                self._world()
+                self.out.write("Demo world created: 7 workspaces, 5 VPCs, 16 endpoints.")
+        (settings.VAR_DIR / "simulator.json").write_text(json.dumps(SIMULATOR_CONFIG, indent=2))
+        self._simulator_ca()
+        self.out.write("")
+        self.out.write("  Open http://127.0.0.1:8000 and sign in:")
+        for username, role in USERS:
+            self.out.write(f"    {role.label:<10} {username} / {logins[username]}")
+        self.out.write("")
+
+    def _users(self, path):
+        logins = json.loads(path.read_text()) if path.exists() else {}
+        for username, role in USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None or username not in logins:
+                logins[username] = secrets.token_urlsafe(9)
+                user = user or User(username=username)
+                user.role = role
+                user.set_password(logins[username])
+                user.save()
+        path.write_text(json.dumps(logins))
+        path.chmod(0o600)
+        return logins
+
+    def _world(self):
+        admin = User.objects.get(username="admin")
+        workspaces = {}
+        for slug, name, ws_id, region, scope, default, grants, budget in WORKSPACES:
+            ws = Workspace.objects.create(
+                slug=slug,
+                name=name,
+                workspace_id=ws_id,
+                region_id=region,
+                scope=scope,
+                is_default=default,
+                monthly_budget=budget,
+                currency="CNY" if region.startswith("cn-") else "USD",
+            )
+            for model in grants:
+                ModelGrant.objects.create(
+                    workspace=ws, model=CatalogModel.objects.get(name=model), granted_by=admin
+                )
+            key = ApiKey(workspace=ws, label=f"{name} probe key", created_by=admin)
+            key.set_secret(_key())
+            if slug == "us-analytics":
+                key.revoked_at = timezone.now()  # someone revoked the only key: probes say so
+            key.save()
+            workspaces[slug] = ws
+        lead = User.objects.get(username="lead")
+        for slug in LEAD_OF:
+            Membership.objects.create(workspace=workspaces[slug], user=lead, is_lead=True)
+
+        vpcs = {}
+        for vpc_id, name, region, cidr, overrides in VPCS:
+            vpcs[vpc_id] = Vpc.objects.create(
+                vpc_id=vpc_id,
+                name=name,
+                region_id=region,
+                cidr=cidr,
+                resolver=RESOLVER,
+                host_overrides=overrides,
+            )
+        for a, b in CONNECTED:
+            vpcs[a].connected_vpcs.add(vpcs[b])
+
+        eas_token = EasToken(region_id="cn-hangzhou", label="demo_vllm token", created_by=admin)
+        eas_token.set_secret(secrets.token_urlsafe(30))
+        eas_token.save()
+        for spec in ENDPOINTS:
+            spec = dict(spec)
+            endpoint = Endpoint(
+                name=spec.pop("name"),
+                kind=spec.pop("kind"),
+                url=spec.pop("url"),
+                region_id=spec.pop("region"),
+                service_region_id=spec.pop("service_region", None),
+                vpc=vpcs.get(spec.pop("vpc", None)),
+                endpoint_vpc=vpcs.get(spec.pop("endpoint_vpc", None)),
+                workspace=workspaces.get(spec.pop("workspace", None)),
+                check_model=CatalogModel.objects.filter(name=spec.pop("check_model", None)).first(),
+                created_by=admin,
+                **spec,
+            )
+            if endpoint.kind in ("eas_public", "eas_vpc"):
+                endpoint.eas_token = eas_token
+            check_endpoint(endpoint)  # the demo obeys the same rules as everyone
+            endpoint.save()
+        self._usage(workspaces)
+
+    def _usage(self, workspaces):
+        """A month of plausible usage so the cost split has something to split (source 'demo')."""
+        rng = random.Random(42)
+        today = timezone.localdate()
+        start = today.replace(day=1) - timedelta(days=31)
+        prices = {
+            (p.model.name, p.region_id): p for p in ModelPrice.objects.select_related("model")
+        }
+        profile = {
+            "bj-default": [("qwen-max", 900), ("qwen-plus", 3000)],
+            "bj-data": [("qwen-plus", 5200), ("qwen-flash", 12000), ("qwen-turbo", 2500)],
+            "sg-default": [("qwen-plus", 2100), ("qwen-max", 400)],
+            "sg-support": [("qwen-flash", 9000), ("qwen-plus", 1200)],
+            "us-analytics": [("qwen-plus-us", 1500)],
+            "fin-risk": [("qwen-max", 300), ("qwen-plus", 800)],
+        }
+        rows = []
+        day = start
+        while day <= today:
+            weekday_factor = 0.35 if day.weekday() >= 5 else 1.0
+            for slug, models in profile.items():
+                ws = workspaces[slug]
+                for model, requests in models:
+                    n = int(requests * weekday_factor * rng.uniform(0.7, 1.3))
+                    tokens_in, tokens_out = n * rng.randint(600, 1400), n * rng.randint(150, 450)
+                    price = prices.get((model, ws.region_id))
+                    cost = price.cost(tokens_in, tokens_out) if price else Decimal(0)
+                    rows.append(
+                        UsageRecord(
+                            workspace=ws,
+                            model_name=model,
+                            day=day,
+                            source="demo",
+                            requests=n,
+                            input_tokens=tokens_in,
+                            output_tokens=tokens_out,
+                            cost=cost,
+                            currency=price.currency if price else ws.currency,
+                        )
+                    )
+            day += timedelta(days=1)
+        UsageRecord.objects.bulk_create(rows)
+
+    def _simulator_ca(self):
+        # Made before the worker starts, so SSL_CERT_FILE points at a file that exists.
+        from endpoints.devtools.simulator.tls import CertificateAuthority
+
+        CertificateAuthority(settings.VAR_DIR / "simulator", settings.VAR_DIR / "simulator-ca.pem")
