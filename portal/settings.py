@@ -208,13 +208,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
     }
+# Probe batches go to the default queue; the dispatcher and the housekeeping tasks to a queue of
+# their own, served by a worker of its own, so they never wait behind probes.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("PORTAL_CELERY_QUEUE", "portal")
+PORTAL_DISPATCH_QUEUE = os.environ.get(
+    "PORTAL_DISPATCH_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-dispatch"
+)
 CELERY_TASK_IGNORE_RESULT = True
 # Keep Django's LOGGING (and its secret-redacting filter) in worker and beat processes.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# A scheduled probe batch still queued after this long is dropped: by then its endpoints are
-# due again, and an outage must not pile up a queue of stale work.
-PORTAL_PROBE_TASK_EXPIRES_S = int(os.environ.get("PORTAL_PROBE_TASK_EXPIRES_S", "120"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -223,15 +225,19 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+PORTAL_DISPATCH_EVERY_S = float(os.environ.get("PORTAL_DISPATCH_EVERY_S", "5"))
+_dispatch = {"queue": PORTAL_DISPATCH_QUEUE}
 CELERY_BEAT_SCHEDULE = {
-    # One dispatcher claims due endpoints and fans out probe batches.
+    # One dispatcher leases due schedules and fans out probe batches.
     "enqueue-due-probes": {
         "task": "endpoints.probes.tasks.enqueue_due_probes",
-        "schedule": float(os.environ.get("PORTAL_DISPATCH_EVERY_S", "5")),
+        "schedule": PORTAL_DISPATCH_EVERY_S,
+        "options": {**_dispatch, "expires": PORTAL_DISPATCH_EVERY_S * 2},
     },
     "prune-probe-results": {
         "task": "endpoints.probes.tasks.prune_probe_results",
         "schedule": 3600.0,
+        "options": _dispatch,
     },
 }
 
@@ -246,6 +252,13 @@ PORTAL_PROBE_BATCH_SIZE = int(os.environ.get("PORTAL_PROBE_BATCH_SIZE", "50"))
 # (docs/benchmarks.md) and still probes ~2,000 endpoints a second.
 PORTAL_PROBE_CONCURRENCY = int(os.environ.get("PORTAL_PROBE_CONCURRENCY", "50"))
 PORTAL_PROBE_TIMEOUT_S = float(os.environ.get("PORTAL_PROBE_TIMEOUT_S", "10"))
+# A prober holds a schedule this long past its slot: longer than a probe's deadline plus a
+# flush, so a live prober always answers in time; a dead one's schedules are due again then.
+PORTAL_PROBE_LEASE_S = int(os.environ.get("PORTAL_PROBE_LEASE_S", "30"))
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged task comes back after this; the leases have run out by then, so a
+    # redelivered batch finds nothing left to probe (and the dispatcher has re-leased it).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(120, 4 * PORTAL_PROBE_LEASE_S)}
 PORTAL_PROBE_RETENTION_DAYS = int(os.environ.get("PORTAL_PROBE_RETENTION_DAYS", "14"))
 
 LOGGING = {

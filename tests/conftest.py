@@ -211,6 +211,9 @@ def make_endpoint(db):
         fields.setdefault("zones", ["cn-beijing-a", "cn-beijing-b"])
         endpoint = Endpoint(name=name, url=url, **fields)
         endpoint.save()
+        from endpoints.probes import schedules
+
+        schedules.sync([endpoint.pk], reprobe=False)  # as the services' signal would
         return endpoint
 
     return make
@@ -244,7 +247,10 @@ def many_endpoints(workspace_a, make_vpc):
             )
             for n in range(start, start + count)
         ]
-        Endpoint.objects.bulk_create(rows)
+        created = Endpoint.objects.bulk_create(rows)
+        from endpoints.probes import schedules
+
+        schedules.sync([e.pk for e in created], reprobe=False)
 
     return make
 
@@ -304,6 +310,7 @@ def celery_queue(settings):
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.PORTAL_DISPATCH_QUEUE = f"{queue}-dispatch"
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     yield queue
@@ -348,7 +355,7 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
                 "--loglevel",
                 "INFO",
                 "--queues",
-                celery_queue,
+                f"{celery_queue},{celery_queue}-dispatch",
                 "--hostname",
                 f"{celery_queue}@%h",
                 "--without-heartbeat",

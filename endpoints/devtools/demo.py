@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from endpoints.network.models import Endpoint, Vpc
 from endpoints.network.services import check_endpoint
+from endpoints.probes import schedules
 from portal.accounts.models import Role, User
 from portal.costs.models import ModelPrice, UsageRecord
 from portal.workspaces.models import (
@@ -419,6 +420,7 @@ class DemoWorld:
                 endpoint.eas_token = eas_token
             check_endpoint(endpoint)  # the demo obeys the same rules as everyone
             endpoint.save()
+        schedules.sync(Endpoint.objects.values_list("pk", flat=True))
         self._usage(workspaces)
 
     def _usage(self, workspaces):

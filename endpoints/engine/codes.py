@@ -115,3 +115,4 @@ class Diagnosis(Labeled):
     UPSTREAM_ERROR = "upstream_error", "Server error"
     TIMEOUT = "timeout", "Timeout"
     SLOW = "slow", "Slow"
+    NO_AGENT = "no_agent", "No agent"

@@ -136,6 +136,11 @@ DIAGNOSES: dict[Diagnosis, tuple[Status, str]] = {
         "Nothing came back before the probe's deadline: the service or a middlebox is stalling.",
     ),
     Diagnosis.SLOW: (Status.DEGRADED, "Works, but slower than this endpoint's threshold."),
+    Diagnosis.NO_AGENT: (
+        Status.UNKNOWN,
+        "No probe agent of this VPC has been heard from: start one inside the VPC (the VPC "
+        "page shows the command), or check that the agents can reach the portal over HTTPS.",
+    ),
 }
 
 

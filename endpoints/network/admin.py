@@ -54,7 +54,6 @@ class EndpointAdmin(admin.ModelAdmin):
         "diagnosis",
         "status_message",
         "last_probe_at",
-        "next_probe_at",
     )
     raw_id_fields = ("vpc", "endpoint_vpc", "workspace", "eas_token")
 

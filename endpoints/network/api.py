@@ -94,6 +94,7 @@ def _vpc_out(vpc: Vpc) -> dict:
         "resolver": vpc.resolver,
         "host_overrides": vpc.host_overrides,
         "connected_vpcs": sorted(v.vpc_id for v in vpc.connected_vpcs.all()),
+        "probed_by": vpc.probed_by,
     }
 
 

@@ -21,7 +21,7 @@ from endpoints.engine.hosts import (
 from portal.roles import Perm, has_perm
 from portal.workspaces.models import CatalogModel, EasToken, Region, Workspace
 
-from .choices import EAS_KINDS, KIND_SHORT, PRIVATE_KINDS, ApiStyle, Kind, Status
+from .choices import EAS_KINDS, KIND_SHORT, PRIVATE_KINDS, ApiStyle, Kind, ProbedBy, Status
 
 VPC_ID = re.compile(r"^vpc-[a-z0-9]{4,40}$")
 # Worst first, for sorting lists and boards by status.
@@ -86,6 +86,13 @@ class Vpc(models.Model):
     connected_vpcs = models.ManyToManyField(
         "self", symmetrical=True, blank=True, help_text="VPCs joined by CEN (transit router)."
     )
+    probed_by = models.CharField(
+        max_length=10,
+        choices=ProbedBy.choices,
+        default=ProbedBy.CENTRAL,
+        help_text="central: the portal's workers probe its endpoints; agents: probe agents "
+        "running inside this VPC do (a private endpoint answers only from inside).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = VpcQuerySet.as_manager()
@@ -98,6 +105,7 @@ class Vpc(models.Model):
         "resolver",
         "host_overrides",
         "connected_vpcs",
+        "probed_by",
     )
     audit_fields = EDITABLE_FIELDS
 
@@ -170,14 +178,6 @@ class Vpc(models.Model):
 class EndpointQuerySet(models.QuerySet):
     def for_user(self, user):
         return self if has_perm(user, Perm.VIEW_ENDPOINTS) else self.none()
-
-    def due(self, now=None):
-        return self.filter(enabled=True, next_probe_at__lte=now or timezone.now())
-
-    def reprobe_soon(self) -> int:
-        """After a change that could alter the verdict (an edit, a key, a grant, DNS records),
-        probe again at the next dispatch rather than at the end of the interval."""
-        return self.filter(enabled=True).update(next_probe_at=timezone.now())
 
 
 class Endpoint(models.Model):
@@ -285,8 +285,6 @@ class Endpoint(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_probe_at = models.DateTimeField(null=True, blank=True)
     last_total_ms = models.FloatField(null=True, blank=True)
-    next_probe_at = models.DateTimeField(default=timezone.now, db_index=True)
-    probe_claim = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -331,10 +329,7 @@ class Endpoint(models.Model):
                 "with the same workspace.",
             )
         ]
-        indexes = [
-            models.Index(fields=["enabled", "next_probe_at"], name="endpoint_due"),
-            models.Index(fields=["region", "kind"], name="endpoint_region_kind"),
-        ]
+        indexes = [models.Index(fields=["region", "kind"], name="endpoint_region_kind")]
 
     def __str__(self):
         return self.name

@@ -19,6 +19,7 @@ from portal.workspaces.signals import probe_inputs_changed
 from . import rules
 from .choices import EAS_KINDS
 from .models import Endpoint, Vpc
+from .signals import endpoints_changed
 
 
 def public_hosts() -> dict[str, str]:
@@ -126,8 +127,6 @@ def save_endpoint(
                 eas_token.created_by = eas_token.created_by or endpoint.created_by
                 eas_token.save()
                 endpoint.eas_token = eas_token
-            if not created:
-                endpoint.next_probe_at = timezone.now()  # see the change's effect within seconds
             endpoint.save()
     except IntegrityError:
         # Another request registered the same URL, network and workspace in the meantime.
@@ -150,6 +149,7 @@ def save_endpoint(
         after=trail.snapshot(endpoint),
         source=source,
     )
+    changed([endpoint.pk])
     return warnings
 
 
@@ -158,7 +158,7 @@ def delete_endpoint(endpoint: Endpoint, *, actor, source: str = "web") -> None:
     trail.record(
         actor, trail.Action.DELETE, endpoint, before=trail.snapshot(endpoint), source=source
     )
-    endpoint.delete()
+    endpoint.delete()  # its schedules and results go with it (cascade)
 
 
 # -- VPCs ---------------------------------------------------------------------------------
@@ -203,7 +203,13 @@ def save_vpc(vpc: Vpc, connected: list[Vpc] | None = None, *, actor, source="web
         source=source,
     )
     if not created:
-        reprobe(Endpoint.objects.filter(Q(vpc=vpc) | Q(endpoint_vpc=vpc)))
+        # Its endpoints, and those of the VPCs joined to it (whose agents may probe from here).
+        neighbours = [vpc.pk, *(v.pk for v in connected)]
+        changed(
+            Endpoint.objects.filter(Q(vpc__in=neighbours) | Q(endpoint_vpc=vpc)).values_list(
+                "pk", flat=True
+            )
+        )
     return vpc
 
 
@@ -218,15 +224,17 @@ def delete_vpc(vpc: Vpc, *, actor, source: str = "web") -> None:
     vpc.delete()
 
 
-# -- re-probing -----------------------------------------------------------------------------
+# -- re-probing ---------------------------------------------------------------------------
 
 
-def reprobe(endpoints) -> None:
-    """Once the change commits, probe `endpoints` at the next dispatch, not at the end of
-    their interval."""
-    transaction.on_commit(endpoints.reprobe_soon)
+def changed(endpoint_ids) -> None:
+    """Once the change commits, tell the probes app: it re-plans these endpoints' schedules
+    and probes them at the next dispatch, not at the end of their interval."""
+    ids = list(endpoint_ids)
+    if ids:
+        transaction.on_commit(lambda: endpoints_changed.send(Endpoint, endpoint_ids=ids))
 
 
 @receiver(probe_inputs_changed, dispatch_uid="network-reprobe-workspace")
 def _workspace_changed(sender, workspace, **kwargs):
-    Endpoint.objects.filter(workspace=workspace).reprobe_soon()
+    changed(Endpoint.objects.filter(workspace=workspace).values_list("pk", flat=True))

@@ -1,26 +1,35 @@
-"""Between the database and the probe engine: build targets, run them, record the outcomes.
+"""Between the database and the probe engine: the targets a probe needs, and probing now.
 
-Used by the Celery task, `manage.py probe_now` and the benchmark. Secrets are decrypted
-here, at the moment of use, and live only inside `ProbeTarget` (excluded from repr).
+Secrets are decrypted here, at the moment of use, and live only inside `ProbeTarget`
+(excluded from its repr); an agent gets them sealed to its own key instead (agents app).
+Used by the central workers (`tasks`), the agents' leases and `manage.py probe_now`.
 """
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
-from django.utils import timezone
 
-from endpoints.engine import EgressPolicy, ProbeOutcome, ProbeTarget, probe_sync
+from endpoints.engine import EgressPolicy, ProbeTarget, probe_sync
 from endpoints.network.choices import EAS_KINDS, ApiStyle
 from endpoints.network.models import Endpoint
-from portal.costs.services import account_probe_usage
 from portal.crypto import SecretUnavailable
-from portal.workspaces.models import ApiKey, EasToken, Region
+from portal.workspaces.models import ApiKey, Region
 
-from .models import ProbeResult, ProbeRun
+from .models import CENTRAL, ProbeResult, ProbeSchedule
+from .recorder import Observation, record_with_retry
 
 log = logging.getLogger(__name__)
+ENDPOINT_RELATED = (
+    "vpc",
+    "workspace",
+    "workspace__region",
+    "eas_token",
+    "check_model",
+    "region",
+    "service_region",
+)
 
 
 def _active_keys(workspace_ids) -> dict[int, ApiKey]:
@@ -51,9 +60,13 @@ def _fallback_models(endpoints) -> dict[int, str]:
     return models
 
 
-def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
-    """One ProbeTarget per endpoint, and why an endpoint has no credentials (by id)."""
+def build_targets(endpoints, probing_vpcs=None) -> tuple[list[ProbeTarget], dict[int, str]]:
+    """One ProbeTarget per endpoint, and why an endpoint has no credentials (by id).
+
+    `probing_vpcs` (endpoint id → Vpc): where the probe runs, when not the endpoint's own VPC
+    (an agent of a connected VPC resolves with that VPC's resolver and Private DNS records)."""
     endpoints = list(endpoints)
+    probing_vpcs = probing_vpcs or {}
     keys = _active_keys({e.workspace_id for e in endpoints if e.workspace_id})
     fallback = _fallback_models(endpoints)
     public_hosts = {
@@ -85,7 +98,7 @@ def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
                     )
         except SecretUnavailable as exc:
             missing[endpoint.pk] = str(exc)
-        vpc = endpoint.vpc
+        vpc = probing_vpcs.get(endpoint.pk) or endpoint.vpc
         model = (
             endpoint.check_model.name
             if endpoint.check_model_id
@@ -111,115 +124,77 @@ def build_targets(endpoints) -> tuple[list[ProbeTarget], dict[int, str]]:
     return targets, missing
 
 
-def load_endpoints(endpoint_ids):
-    return list(
-        Endpoint.objects.filter(pk__in=endpoint_ids).select_related(
-            "vpc",
-            "workspace",
-            "workspace__region",
-            "eas_token",
-            "check_model",
-            "region",
-            "service_region",
-        )
+def policy() -> EgressPolicy:
+    """The egress policy of this host (PORTAL_PROBE_ALLOWED_NETWORKS)."""
+    return EgressPolicy.from_env(",".join(settings.PORTAL_PROBE_ALLOWED_NETWORKS))
+
+
+@dataclass
+class Work:
+    """One probe to make at `slot` for a leased schedule: its target and how to record it."""
+
+    target: ProbeTarget
+    observation: Observation  # the outcome is filled in when the probe ends
+
+    @property
+    def slot(self) -> datetime | None:
+        return self.observation.slot
+
+
+def work_for(schedule_ids, token, *, run_id=None, source: str = "schedule") -> list[Work]:
+    """The probes of the leased `schedule_ids` still held by `token` (a row leased again since
+    belongs to its new holder, so a late or redelivered batch probes nothing twice)."""
+    schedules = list(
+        ProbeSchedule.objects.filter(pk__in=list(schedule_ids), lease_token=token)
+        .select_related("vpc", *(f"endpoint__{name}" for name in ENDPOINT_RELATED))
+        .order_by("next_probe_at")
     )
+    endpoints = [s.endpoint for s in schedules]
+    targets, missing = build_targets(
+        endpoints, {s.endpoint_id: s.vpc for s in schedules if s.vpc_id}
+    )
+    by_endpoint = {t.endpoint_id: t for t in targets}
+    return [
+        Work(
+            target=by_endpoint[s.endpoint_id],
+            observation=Observation(
+                endpoint_id=s.endpoint_id,
+                outcome=None,
+                location=s.location,
+                schedule_id=s.pk,
+                lease_token=str(token),
+                slot=s.next_probe_at,
+                interval_s=s.endpoint.interval_s,
+                run_id=run_id or (str(s.run_id) if s.run_id else None),
+                source=source,
+                missing=missing.get(s.endpoint_id),
+            ),
+        )
+        for s in schedules
+    ]
 
 
-def run_probes(endpoint_ids, run_id=None, source: str = "schedule") -> list[ProbeResult]:
-    """Probe the endpoints and record the results; returns the stored rows."""
-    endpoints = load_endpoints(endpoint_ids)
+def run_probes(endpoint_ids, run_id=None, source: str = "cli") -> list[ProbeResult]:
+    """Probe the endpoints from here, now, and record the results (location "central");
+    returns the stored rows, newest last. `manage.py probe_now` and tests use it."""
+    endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids).select_related(*ENDPOINT_RELATED))
     if not endpoints:
-        if run_id is not None:
-            ProbeRun(pk=run_id).advance(len(set(endpoint_ids)))
         return []
     targets, missing = build_targets(endpoints)
-    policy = EgressPolicy.from_env(",".join(settings.PORTAL_PROBE_ALLOWED_NETWORKS))
-    outcomes = probe_sync(targets, concurrency=settings.PORTAL_PROBE_CONCURRENCY, policy=policy)
-    vanished = len(set(endpoint_ids)) - len(endpoints)
-    if run_id is not None and vanished:
-        ProbeRun(pk=run_id).advance(vanished)  # deleted since: a watched run still finishes
-    return record(endpoints, outcomes, missing, run_id=run_id, source=source)
-
-
-def record(endpoints, outcomes: list[ProbeOutcome], missing=None, run_id=None, source="schedule"):
-    """Store outcomes, update each endpoint's status, touch keys, account usage. Bulk only."""
-    missing = missing or {}
-    now = timezone.now()
-    by_id = {e.pk: e for e in endpoints}
-    rows, changed = [], []
-    for outcome in outcomes:
-        endpoint = by_id[outcome.endpoint_id]
-        message = outcome.message
-        if outcome.diagnosis == "auth_rejected" and endpoint.pk in missing:
-            message = f"{missing[endpoint.pk]} (DNS, TCP and TLS passed; the request went without credentials.)"
-        rows.append(
-            ProbeResult(
-                endpoint=endpoint,
+    outcomes = probe_sync(targets, concurrency=settings.PORTAL_PROBE_CONCURRENCY, policy=policy())
+    record_with_retry(
+        [
+            Observation(
+                endpoint_id=o.endpoint_id,
+                outcome=o,
+                location=CENTRAL,
                 run_id=run_id,
-                started_at=outcome.started_at,
-                status=outcome.status,
-                diagnosis=outcome.diagnosis,
-                message=message[:500],
-                fix=outcome.fix[:500],
-                failed_phase=outcome.failed_phase or "",
-                addresses=[a.as_json() for a in outcome.addresses],
-                cname_chain=outcome.cname_chain,
-                http_status=outcome.http_status,
-                tls_days_left=outcome.tls_days_left,
-                request_id=(outcome.request_id or "")[:80],
                 source=source,
-                **vars(outcome.phases),
+                missing=missing.get(o.endpoint_id),
             )
-        )
-        changed.append((endpoint, outcome, message))
-    with transaction.atomic():
-        alive = set(Endpoint.objects.filter(pk__in=by_id).values_list("pk", flat=True))
-        rows = [row for row in rows if row.endpoint_id in alive]  # deleted while probing
-        ProbeResult.objects.bulk_create(rows, batch_size=500)
-        for endpoint, outcome, message in changed:
-            if endpoint.pk in alive:
-                _set_status(endpoint, outcome, message, now)
-        _touch_credentials(endpoints, outcomes, missing, now)
-        account_probe_usage(
-            (by_id[o.endpoint_id].workspace, o.usage)
             for o in outcomes
-            if o.usage and by_id[o.endpoint_id].workspace_id and o.endpoint_id in alive
-        )
-    if run_id is not None:
-        ProbeRun(pk=run_id).advance(len(outcomes))  # deleted meanwhile counts as done, too
-    return rows
-
-
-def _set_status(endpoint, outcome: ProbeOutcome, message: str, now) -> None:
-    """The endpoint's current status, unless a newer probe (a manual one racing the schedule,
-    a redelivered batch) already wrote one; status_changed_at moves only on a change."""
-    Endpoint.objects.filter(pk=endpoint.pk).filter(
-        Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=outcome.started_at)
-    ).update(
-        status=outcome.status,
-        diagnosis=outcome.diagnosis,
-        status_message=message[:500],
-        status_changed_at=Case(
-            When(status=outcome.status, then=F("status_changed_at")), default=Value(now)
-        ),
-        last_probe_at=outcome.started_at,
-        last_total_ms=outcome.phases.total_ms,
+        ]
     )
-
-
-def _touch_credentials(endpoints, outcomes, missing, now):
-    used_ws, used_eas = set(), set()
-    by_id = {e.pk: e for e in endpoints}
-    for outcome in outcomes:
-        endpoint = by_id[outcome.endpoint_id]
-        if endpoint.pk in missing or outcome.http_status is None:
-            continue
-        if endpoint.kind in EAS_KINDS:
-            used_eas.add(endpoint.eas_token_id)
-        elif endpoint.workspace_id:
-            used_ws.add(endpoint.workspace_id)
-    if used_ws:
-        keys = _active_keys(used_ws)
-        ApiKey.objects.filter(pk__in=[k.pk for k in keys.values()]).update(last_used_at=now)
-    if used_eas:
-        EasToken.objects.filter(pk__in=used_eas).update(last_used_at=now)
+    started = {o.endpoint_id: o.started_at for o in outcomes}
+    rows = ProbeResult.objects.filter(endpoint_id__in=started, location=CENTRAL, source=source)
+    return [r for r in rows.order_by("started_at") if r.started_at == started[r.endpoint_id]]

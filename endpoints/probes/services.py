@@ -7,7 +7,8 @@ from django.db import transaction
 
 from portal.audit import trail
 
-from .models import ProbeRun
+from . import dispatch
+from .models import CENTRAL, ProbeRun, ProbeSchedule
 from .tasks import fan_out
 
 NOT_QUEUED = (
@@ -17,20 +18,31 @@ NOT_QUEUED = (
 
 
 def trigger_probe(endpoint_ids, *, actor, label: str, source: str = "web") -> ProbeRun:
-    """Queue a probe of `endpoint_ids` now; the returned run shows its progress.
+    """Probe `endpoint_ids` now, from every place they are probed from; the returned run
+    shows the progress.
 
-    The batches are queued once the run is committed. When the broker cannot take them, the
-    run is marked failed at once (with the reason) instead of waiting forever.
+    Central schedules are leased and queued once the run is committed (when the broker
+    cannot take them, the run is marked failed at once, with the reason, instead of waiting
+    forever); schedules probed by agents are made due now, for the agents' next lease.
     """
-    endpoint_ids = list(endpoint_ids)
-    # Someone is watching the progress bar: smaller batches move it in about ten steps.
-    batch_size = max(1, min(settings.PORTAL_PROBE_BATCH_SIZE, math.ceil(len(endpoint_ids) / 10)))
+    schedules = ProbeSchedule.objects.filter(endpoint_id__in=list(endpoint_ids))
     with transaction.atomic():
-        run = ProbeRun.objects.create(requested_by=actor, total=len(endpoint_ids))
+        run = ProbeRun.objects.create(requested_by=actor, total=schedules.count())
         trail.record(actor, trail.Action.PROBE, run, label=label, source=source)
+        schedules.reprobe_soon(run=run)
+        central = list(schedules.filter(location=CENTRAL).values_list("pk", flat=True))
+        if not run.total:
+            run.finish()
 
         def queue():
-            if fan_out(endpoint_ids, run_id=str(run.pk), source="manual", batch_size=batch_size):
+            if not central:
+                return
+            token, claimed = dispatch.claim(
+                ProbeSchedule.objects.filter(pk__in=central), limit=len(central)
+            )
+            # Someone is watching the progress bar: smaller batches move it in about ten steps.
+            size = max(1, min(settings.PORTAL_PROBE_BATCH_SIZE, math.ceil(len(claimed) / 10)))
+            if fan_out(token, claimed, run_id=str(run.pk), source="manual", batch_size=size):
                 run.fail(NOT_QUEUED)
 
         transaction.on_commit(queue)

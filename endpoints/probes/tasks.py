@@ -1,21 +1,30 @@
 """Celery tasks: thin wrappers that take ids, re-fetch, and call the dispatcher or the runner.
 
-One periodic dispatcher (run by exactly one beat) claims due endpoints and fans out
-batches. A batch lost with a dying worker is redelivered (acks_late); a batch that
-never got queued is released and picked up by the next dispatch.
+The dispatcher (`enqueue_due_probes`, run by exactly one beat on a queue of its own so it
+never waits behind probes) leases the central schedules due within the next dispatch
+period and fans them out in batches. A worker's `probe_schedules` hands its batch to the
+process's prober and returns as soon as there is room: probes are recorded as each ends.
+
+Nothing is lost: a batch that could not be queued is released at once; a batch lost with
+its worker leaves leases that run out (PORTAL_PROBE_LEASE_S), and the schedules are leased
+again by the next dispatch; a batch delivered late or twice finds its leases gone and
+probes nothing twice.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 from django.utils import timezone
 
-from . import dispatch, runner
+from . import dispatch, schedules
 from .models import ProbeResult
 
 log = logging.getLogger(__name__)
+_last_sync = 0.0
 
 
 def chunks(items, size):
@@ -23,23 +32,28 @@ def chunks(items, size):
         yield items[start : start + size]
 
 
-def fan_out(endpoint_ids, run_id=None, source="schedule", batch_size=None) -> int:
-    """Queue probe batches; returns how many endpoints could not be queued."""
-    batches = list(chunks(list(endpoint_ids), batch_size or settings.PORTAL_PROBE_BATCH_SIZE))
+def fan_out(token, claimed, *, run_id=None, source="schedule", batch_size=None) -> int:
+    """Queue the leased (schedule id, slot) pairs in batches; returns how many could not be
+    queued (those are released at once, for the next dispatch)."""
+    batches = list(chunks(list(claimed), batch_size or settings.PORTAL_PROBE_BATCH_SIZE))
     for index, batch in enumerate(batches):
         try:
-            probe_endpoints.apply_async(
-                args=[batch],
+            probe_schedules.apply_async(
+                args=[[pk for pk, _ in batch], str(token)],
                 kwargs={"run_id": run_id, "source": source},
-                expires=None if run_id else settings.PORTAL_PROBE_TASK_EXPIRES_S,
+                # Past its lease a batch is stale: the schedules are someone else's by then.
+                expires=settings.PORTAL_PROBE_LEASE_S,
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
             )
         except Exception:  # the broker is down: give the rest back, the next dispatch retries
-            rest = [pk for b in batches[index:] for pk in b]
-            dispatch.release(rest)
+            rest = [pk for b in batches[index:] for pk, _ in b]
+            dispatch.release(token, rest)
             log.warning(
-                "Could not queue %d probe(s); released for the next dispatch.",
+                "Could not queue %d probe(s): the broker did not answer (%s); released for "
+                "the next dispatch.",
                 len(rest),
-                exc_info=True,
+                settings.CELERY_BROKER_URL.split("@")[-1],
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
             return len(rest)
     return 0
@@ -47,16 +61,38 @@ def fan_out(endpoint_ids, run_id=None, source="schedule", batch_size=None) -> in
 
 @shared_task(name="endpoints.probes.tasks.enqueue_due_probes", ignore_result=True)
 def enqueue_due_probes():
-    claimed = dispatch.claim_due()
+    """Lease the central schedules due soon and queue them; plan endpoints that lack one."""
+    global _last_sync
+    if time.monotonic() - _last_sync > 60:
+        _last_sync = time.monotonic()
+        try:
+            schedules.sync_missing()
+        except Exception:  # planning is a safety net: it must never stop the dispatch
+            log.exception("Planning the schedules of new endpoints failed; dispatching anyway.")
+    token, claimed = dispatch.claim_central()
     if claimed:
-        fan_out(claimed)
+        fan_out(token, claimed)
     return len(claimed)
 
 
-@shared_task(name="endpoints.probes.tasks.probe_endpoints", ignore_result=True, acks_late=True)
-def probe_endpoints(endpoint_ids, run_id=None, source="schedule"):
-    rows = runner.run_probes(endpoint_ids, run_id=run_id, source=source)
-    return len(rows)
+@shared_task(name="endpoints.probes.tasks.probe_schedules", ignore_result=True)
+def probe_schedules(schedule_ids, token, run_id=None, source="schedule"):
+    """Hand a leased batch to this process's prober (blocks only while the prober is full)."""
+    from . import runner
+    from .prober import get_prober
+
+    works = runner.work_for(schedule_ids, token, run_id=run_id, source=source)
+    if works:
+        get_prober().submit(works)
+    return len(works)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _finish_probing(**kwargs):
+    from .prober import shutdown_prober
+
+    shutdown_prober()
 
 
 @shared_task(name="endpoints.probes.tasks.prune_probe_results", ignore_result=True)

@@ -77,6 +77,7 @@ def test_a_vpc_connection_changed_in_the_admin_is_audited_with_the_new_connectio
         "resolver": a.resolver,
         "host_overrides": "{}",
         "connected_vpcs": [b.pk],
+        "probed_by": "central",
     }
     response = client_for(admin).post(f"/admin/network/vpc/{a.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]

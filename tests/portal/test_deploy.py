@@ -31,8 +31,15 @@ def command(name) -> str:
     return value if isinstance(value, str) else " ".join(value)
 
 
-def test_compose_has_the_five_services():
-    assert set(COMPOSE["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+def test_compose_has_its_services():
+    assert set(COMPOSE["services"]) == {"web", "worker", "dispatcher", "beat", "postgres", "redis"}
+
+
+def test_the_dispatcher_has_a_queue_and_a_worker_of_its_own():
+    """Behind probe batches the dispatch would run late: it gets its own queue and worker."""
+    assert "--queues portal-dispatch" in command("dispatcher")
+    assert "--queues portal " in command("worker") + " "
+    assert "portal-dispatch" not in command("worker")
 
 
 def test_web_migrates_then_serves_with_gunicorn_and_is_health_checked():
@@ -52,7 +59,7 @@ def test_worker_and_exactly_one_beat_run_the_portal_app():
     assert "deploy" not in service("beat") or service("beat")["deploy"].get("replicas", 1) == 1
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "dispatcher", "beat"])
 def test_app_services_set_every_production_variable_the_settings_read(name):
     env = service(name)["environment"]
     for variable in [

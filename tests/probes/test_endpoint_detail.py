@@ -17,7 +17,6 @@ def test_the_detail_page_shows_the_checklist_and_the_latest_probe(
         status="down",
         diagnosis="tcp_timeout",
         message="No TCP answer from 10.1.2.3 (port 80) within 5 s.",
-        fix="Usually the endpoint's security group drops the traffic",
         failed_phase="connect",
         resolve_ms=1.2,
         total_ms=5001,

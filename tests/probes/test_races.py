@@ -1,7 +1,7 @@
 """Two dispatchers, or two recorders, really racing: the guards hold.
 
 Meant for PostgreSQL (CI's second pass), where the threads' transactions overlap; remove a
-guard (the claim's `next_probe_at <= now`, the recorder's newest-result check) and these fail.
+guard (the claim's "still due and not leased", the recorder's newest-result check) and these fail.
 """
 
 import time
@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from endpoints.engine import ProbeOutcome
 from endpoints.network.models import Endpoint
-from endpoints.probes import dispatch, runner
+from endpoints.probes import dispatch, recorder
+from endpoints.probes.models import ProbeSchedule
 from tests.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 def test_two_dispatchers_at_once_never_claim_an_endpoint_twice(many_endpoints):
     many_endpoints(300)
-    Endpoint.objects.update(next_probe_at=timezone.now() - timedelta(seconds=1))
-    claims = race(4, lambda i: dispatch.claim_due())
+    ProbeSchedule.objects.update(next_probe_at=timezone.now() - timedelta(seconds=1))
+    claims = race(4, lambda i: [pk for pk, _ in dispatch.claim_central()[1]])
     assert not any(isinstance(c, BaseException) for c in claims), claims
     claimed = [pk for claim in claims for pk in claim]
     assert len(claimed) == len(set(claimed)) == 300  # each endpoint once, none left behind
@@ -30,28 +31,35 @@ def test_two_dispatchers_at_once_never_claim_an_endpoint_twice(many_endpoints):
 def test_an_older_result_recorded_last_never_overwrites_a_newer_one(many_endpoints):
     many_endpoints(40)
     Endpoint.objects.update(last_probe_at=None, status="unknown")
-    endpoints = list(Endpoint.objects.select_related("workspace", "workspace__region"))
+    ProbeSchedule.objects.update(last_probe_at=None, status="unknown")
     now = timezone.now()
 
-    def outcome(endpoint, status, age_s):
-        return ProbeOutcome(
-            status=status,
-            diagnosis="ok" if status == "up" else "tcp_timeout",
-            message=status,
-            endpoint_id=endpoint.pk,
-            started_at=now - timedelta(seconds=age_s),
-        )
+    def observations(status, age_s):
+        return [
+            recorder.Observation(
+                endpoint_id=pk,
+                outcome=ProbeOutcome(
+                    status=status,
+                    diagnosis="ok" if status == "up" else "tcp_timeout",
+                    message=status,
+                    endpoint_id=pk,
+                    started_at=now - timedelta(seconds=age_s),
+                ),
+                location="central",
+                source="manual",
+            )
+            for pk in Endpoint.objects.values_list("pk", flat=True)
+        ]
 
-    newer = [outcome(e, "up", 1) for e in endpoints]
-    older = [outcome(e, "down", 30) for e in endpoints]  # e.g. a batch redelivered late
+    newer, older = observations("up", 1), observations("down", 30)  # older: redelivered late
 
     def record(i):
         if i == 1:
             time.sleep(0.3)  # the older results land while, or just after, the newer commit
-        return runner.record(endpoints, [newer, older][i])
+        return recorder.record([newer, older][i])
 
     results = race(2, record)
     assert not any(isinstance(r, BaseException) for r in results), results
-    statuses = set(Endpoint.objects.values_list("status", flat=True))
-    assert statuses == {"up"}
+    assert set(Endpoint.objects.values_list("status", flat=True)) == {"up"}
+    assert set(ProbeSchedule.objects.values_list("status", flat=True)) == {"up"}
     assert Endpoint.objects.filter(last_probe_at=now - timedelta(seconds=1)).count() == 40

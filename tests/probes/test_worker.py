@@ -9,7 +9,8 @@ import pytest
 
 from endpoints.devtools.simulator import SimState, Simulator
 from endpoints.network.models import Endpoint
-from endpoints.probes.models import ProbeResult
+from endpoints.probes import dispatch
+from endpoints.probes.models import ProbeResult, ProbeSchedule
 from endpoints.probes.tasks import fan_out
 from tests.conftest import wait_for
 
@@ -39,7 +40,8 @@ def endpoint(sim, make_workspace, make_vpc, make_endpoint):
 
 def test_a_worker_process_probes_and_writes_the_result(endpoint, celery_worker_process, tmp_path):
     celery_worker_process()
-    assert fan_out([endpoint.pk], source="manual") == 0
+    token, claimed = dispatch.claim(ProbeSchedule.objects.all(), limit=10)
+    assert fan_out(token, claimed, source="manual") == 0
     result = wait_for(
         lambda: ProbeResult.objects.filter(endpoint=endpoint).first(),
         timeout=60,
@@ -62,4 +64,6 @@ def test_beat_and_worker_probe_due_endpoints_on_schedule(endpoint, celery_worker
         logs=[tmp_path / "worker.log", tmp_path / "beat.log"],
     )
     endpoint.refresh_from_db()
-    assert endpoint.next_probe_at > endpoint.last_probe_at  # claimed and rescheduled
+    schedule = ProbeSchedule.objects.get(endpoint=endpoint)
+    assert schedule.next_probe_at > endpoint.last_probe_at  # leased, probed, rescheduled
+    assert schedule.lease_token is None

@@ -194,11 +194,13 @@ def test_a_secret_is_never_sent_to_the_broker(
     # Tasks take ids, never secrets: the queued message is checked as it leaves.
     from kombu import Connection
 
+    from endpoints.probes import dispatch
     from endpoints.probes.tasks import fan_out
 
     vpc = make_vpc()
-    endpoint = make_endpoint(vpc=vpc, workspace=workspace_a)
-    fan_out([endpoint.pk])
+    make_endpoint(vpc=vpc, workspace=workspace_a)
+    token, claimed = dispatch.claim_central()
+    fan_out(token, claimed)
     with Connection(
         settings.CELERY_BROKER_URL,
         transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
@@ -209,5 +211,5 @@ def test_a_secret_is_never_sent_to_the_broker(
         body = raw + json.dumps(message.headers, default=str)
         message.ack()
         queue.close()
-    assert str(endpoint.pk) in body
+    assert str(claimed[0][0]) in body  # the schedule's id, nothing more
     assert workspace_a.plain_key not in body
