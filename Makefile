@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_ENV := DEBUG=1 PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 PORTAL_PROBE_RESOLVER=127.0.0.1:8953 \
             SSL_CERT_FILE=$(CURDIR)/var/simulator-ca.pem PORTAL_DISPATCH_EVERY_S=5
 
-.PHONY: install run test lint format bench vendor chromium clean
+.PHONY: install run test faults lint format bench vendor chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ run: install
 # running in the main thread for the rest of its session, which would break asyncio.run()).
 test: install chromium
 	$(BIN)/pytest -p no:django -W ignore::pytest.PytestConfigWarning tests/engine
-	$(BIN)/pytest -m "not browser" --ignore=tests/engine
+	$(BIN)/pytest -m "not browser and not faults" --ignore=tests/engine
 	$(BIN)/pytest -m browser
+
+# Faults injected into real processes (a worker killed, Redis stopped, the database's
+# connections cut, two beats, hanging upstreams): needs PostgreSQL (DATABASE_URL) and
+# redis-server on the PATH; CI's second pass runs it.
+faults: install
+	$(BIN)/pytest -m faults tests/faults
 
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \

@@ -341,7 +341,8 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
     env = subprocess_env()
     processes = []
 
-    def start(beat=False):
+    def start(beat=False, env_extra=None):
+        process_env = {**env, **(env_extra or {})}
         worker = start_process(
             [
                 sys.executable,
@@ -362,7 +363,7 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
                 "--without-gossip",
                 "--without-mingle",
             ],
-            env,
+            process_env,
             tmp_path / "worker.log",
         )
         processes.append(worker)
@@ -380,7 +381,7 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
                     "--schedule",
                     str(tmp_path / "beat-schedule"),
                 ],
-                {**env, "PORTAL_DISPATCH_EVERY_S": "1"},
+                {**process_env, "PORTAL_DISPATCH_EVERY_S": "1"},
                 tmp_path / "beat.log",
             )
             processes.append(beat_process)

@@ -7,7 +7,7 @@ loopback and writes the results to the database.
 
 import pytest
 
-from endpoints.devtools.simulator import SimState, Simulator
+from endpoints.devtools.simulator import Fault, SimState, Simulator
 from endpoints.network.models import Endpoint
 from endpoints.probes import dispatch
 from endpoints.probes.models import ProbeResult, ProbeSchedule
@@ -67,3 +67,46 @@ def test_beat_and_worker_probe_due_endpoints_on_schedule(endpoint, celery_worker
     schedule = ProbeSchedule.objects.get(endpoint=endpoint)
     assert schedule.next_probe_at > endpoint.last_probe_at  # leased, probed, rescheduled
     assert schedule.lease_token is None
+
+
+def test_one_hanging_endpoint_delays_only_itself(
+    sim, make_workspace, make_vpc, make_endpoint, celery_worker_process, tmp_path
+):
+    """Each result is stored as its probe ends: five healthy endpoints in the same batch as a
+    hanging one are on the board seconds before the hanging one's deadline."""
+    workspace = make_workspace("hang-ws", models=["qwen-plus"])
+    vpc = make_vpc(resolver=f"127.0.0.1:{sim.dns_port}")
+    hosts = [f"ep-ok{n}.dashscope.cn-beijing.privatelink.aliyuncs.com" for n in range(5)]
+    hosts.append("ep-hang1.dashscope.cn-beijing.privatelink.aliyuncs.com")
+    endpoints = [
+        make_endpoint(
+            name=host.split(".")[0],
+            url=f"http://{host}:{sim.http_port}",
+            vpc=vpc,
+            workspace=workspace,
+            allows_80_443=True,
+        )
+        for host in hosts
+    ]
+    healthy, hanging = endpoints[:5], endpoints[5]
+    for host in hosts:
+        sim.dns.set_a(host, ["127.0.0.1"])
+    sim.state.load_from_db()
+    sim.state.set_fault(host=hosts[-1], fault=Fault(hang=True))
+    celery_worker_process(env_extra={"PORTAL_PROBE_TIMEOUT_S": "8"})
+    token, claimed = dispatch.claim(ProbeSchedule.objects.all(), limit=10)
+    assert fan_out(token, claimed, batch_size=10) == 0  # one batch holds all six
+    wait_for(
+        lambda: ProbeResult.objects.filter(endpoint__in=healthy).count() == 5,
+        timeout=60,
+        message="the healthy endpoints' results",
+        logs=[tmp_path / "worker.log"],
+    )
+    assert not ProbeResult.objects.filter(endpoint=hanging).exists()  # still within its deadline
+    result = wait_for(
+        lambda: ProbeResult.objects.filter(endpoint=hanging).first(),
+        timeout=30,
+        message="the hanging endpoint's result at its deadline",
+        logs=[tmp_path / "worker.log"],
+    )
+    assert result.diagnosis == "timeout" and result.status == "down"
