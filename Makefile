@@ -13,7 +13,7 @@ DEMO_ENV := DEBUG=1 PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 PORTAL_PROBE_RESOL
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[server,dev]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -1,34 +1,5 @@
-"""Defence in depth for the rule "secrets are never logged".
+"""The portal's logging filter: the engine's redaction (shared with the probe agent)."""
 
-Code never logs a secret on purpose; this filter catches the accident: anything that
-looks like a Model Studio key (sk-…) or a bearer/EAS Authorization header value is
-masked before a handler writes the record.
-"""
+from endpoints.engine.logs import RedactSecretsFilter, redact
 
-import logging
-import re
-
-SECRET_PATTERNS = [
-    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),
-    re.compile(r"\bap_[A-Za-z0-9]{20,}"),
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+"),
-]
-
-
-def redact(text: str) -> str:
-    text = SECRET_PATTERNS[0].sub("sk-[redacted]", text)
-    text = SECRET_PATTERNS[1].sub("ap_[redacted]", text)
-    return SECRET_PATTERNS[2].sub(r"\1[redacted]", text)
-
-
-class RedactSecretsFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and record.exc_info[1] is not None:
-            exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact(exc_text)
-            record.exc_info = None
-        return True
+__all__ = ["RedactSecretsFilter", "redact"]

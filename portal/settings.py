@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     # Reaching Model Studio
     "endpoints.network",
     "endpoints.probes",
+    "endpoints.agents",
     # Development only: the simulator, the demo world, the benchmarks (no models)
     "endpoints.devtools",
 ]
@@ -233,6 +234,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "endpoints.probes.tasks.enqueue_due_probes",
         "schedule": PORTAL_DISPATCH_EVERY_S,
         "options": {**_dispatch, "expires": PORTAL_DISPATCH_EVERY_S * 2},
+    },
+    "watch-agents": {
+        "task": "endpoints.agents.tasks.watch_agents",
+        "schedule": 10.0,
+        "options": {**_dispatch, "expires": 20},
     },
     "prune-probe-results": {
         "task": "endpoints.probes.tasks.prune_probe_results",

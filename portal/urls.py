@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from endpoints.agents.api import router as agents_api
 from endpoints.network.api import router as network_api
 from endpoints.probes.api import router as probes_api
 from portal.workspaces.api import router as workspaces_api
 
 from .api import api
 
-for router in (workspaces_api, network_api, probes_api):
+for router in (workspaces_api, network_api, probes_api, agents_api):
     api.add_router("/", router)
 
 urlpatterns = [
@@ -24,4 +25,5 @@ urlpatterns = [
     path("", include("portal.costs.urls")),
     path("", include("endpoints.network.urls")),
     path("", include("endpoints.probes.urls")),
+    path("", include("endpoints.agents.urls")),
 ]

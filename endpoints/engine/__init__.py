@@ -34,7 +34,14 @@ from .codes import (
 )
 from .egress import EgressPolicy, classify_address
 from .probe import probe, probe_many, probe_sync
-from .targets import AddressResult, Phases, ProbeOutcome, ProbeTarget
+from .targets import (
+    AddressResult,
+    Phases,
+    ProbeOutcome,
+    ProbeTarget,
+    outcome_as_json,
+    outcome_from_json,
+)
 from .verdicts import DIAGNOSES
 
 __all__ = [
@@ -54,6 +61,8 @@ __all__ = [
     "ProbeTarget",
     "Status",
     "classify_address",
+    "outcome_as_json",
+    "outcome_from_json",
     "probe",
     "probe_many",
     "probe_sync",

@@ -126,12 +126,18 @@ def record(observations: list[Observation]) -> Summary:
                 pk__in={o.endpoint_id for o in observations}
             ).select_related("workspace", "workspace__region")
         }
-        fresh = _without_duplicates(
+        fresh, duplicates = _without_duplicates(
             [o for o in observations if o.endpoint_id in endpoints], summary
         )
         ProbeResult.objects.bulk_create([_row(o) for o in fresh], batch_size=500)
         summary.stored = len(fresh)
         touched_schedules, touched_endpoints, flips, runs = {}, {}, [], {}
+        for obs in duplicates:
+            # Stored already (by another prober, or an agent's buffer delivered twice); if it
+            # answers the schedule's lease, the lease is done all the same.
+            schedule = schedules.get(obs.schedule_id) if obs.schedule_id else None
+            if schedule is not None and _settle_lease(schedule, obs, now):
+                touched_schedules[schedule.pk] = schedule
         for obs in sorted(fresh, key=lambda o: o.outcome.started_at):
             schedule = schedules.get(obs.schedule_id) if obs.schedule_id else None
             if schedule is None:
@@ -223,8 +229,9 @@ def record_with_retry(observations: list[Observation], *, attempts: int = 8) -> 
 # -- the steps --------------------------------------------------------------------------------
 
 
-def _without_duplicates(observations, summary) -> list[Observation]:
-    """Drop observations whose slot is stored already (or repeated within the batch)."""
+def _without_duplicates(observations, summary) -> tuple[list, list]:
+    """(fresh, duplicates): a slot stored already, or repeated within the batch, is a
+    duplicate."""
     slotted = [o for o in observations if o.slot is not None]
     stored = set()
     if slotted:
@@ -234,15 +241,16 @@ def _without_duplicates(observations, summary) -> list[Observation]:
                 slot__in={o.slot for o in slotted},
             ).values_list("endpoint_id", "location", "slot")
         )
-    fresh, seen = [], set()
+    fresh, duplicates, seen = [], [], set()
     for obs in observations:
         key = (obs.endpoint_id, obs.location, obs.slot)
         if obs.slot is not None and (key in stored or key in seen):
             summary.duplicates += 1
+            duplicates.append(obs)
             continue
         seen.add(key)
         fresh.append(obs)
-    return fresh
+    return fresh, duplicates
 
 
 def _row(obs: Observation) -> ProbeResult:
@@ -282,10 +290,10 @@ def _central_schedule_of(obs, schedules):
     return None
 
 
-def _advance(schedule: ProbeSchedule, obs: Observation, now) -> Recorded | None:
-    """Move the schedule on with this result; the Recorded change (None: nothing to say)."""
-    outcome = obs.outcome
-    answers_lease = obs.lease_token and str(schedule.lease_token) == str(obs.lease_token)
+def _settle_lease(schedule: ProbeSchedule, obs: Observation, now) -> bool:
+    """Clear the lease this observation answers and set the next due time; True if the
+    schedule moved."""
+    answers_lease = bool(obs.lease_token) and str(schedule.lease_token) == str(obs.lease_token)
     if answers_lease:
         schedule.lease_token = schedule.lease_until = None
         schedule.leased_by = ""
@@ -298,6 +306,14 @@ def _advance(schedule: ProbeSchedule, obs: Observation, now) -> Recorded | None:
         schedule.next_probe_at = max(
             schedule.next_probe_at, next_due(obs.slot, obs.interval_s, now)
         )
+        return True
+    return answers_lease
+
+
+def _advance(schedule: ProbeSchedule, obs: Observation, now) -> Recorded | None:
+    """Move the schedule on with this result; the Recorded change (None: nothing to say)."""
+    outcome = obs.outcome
+    _settle_lease(schedule, obs, now)
     if schedule.run_id and (obs.run_id is None or str(schedule.run_id) == str(obs.run_id)):
         schedule.run = None
     previous = schedule.status
@@ -381,3 +397,47 @@ def _touch_credentials(observations, endpoints, now) -> None:
         EasToken.objects.filter(pk__in=tokens).exclude(last_used_at__gt=stale).update(
             last_used_at=now
         )
+
+
+def mark_unknown(schedules, diagnosis: str, message: str, at=None) -> int:
+    """Set `schedules` (a queryset) to unknown with `diagnosis`, as probes would (the
+    endpoints of primary ones too, a flip for each that changes), without a result row: e.g.
+    when a VPC's agents fall silent, nothing was probed. Returns how many changed."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            schedules.select_for_update()
+            .exclude(status=Status.UNKNOWN, diagnosis=diagnosis)
+            .order_by("pk")
+        )
+        flips, endpoints = [], []
+        for schedule in rows:
+            if schedule.status != Status.UNKNOWN:
+                flips.append(
+                    StatusChange(
+                        endpoint_id=schedule.endpoint_id,
+                        location=schedule.location,
+                        at=at,
+                        status=Status.UNKNOWN,
+                        previous=schedule.status,
+                        diagnosis=diagnosis,
+                    )
+                )
+                schedule.status_changed_at = at
+            schedule.status, schedule.diagnosis, schedule.message = (
+                Status.UNKNOWN,
+                diagnosis,
+                message,
+            )
+            if schedule.primary:
+                endpoints.append(_mirror(Endpoint(pk=schedule.endpoint_id), schedule))
+        ProbeSchedule.objects.bulk_update(
+            rows, ["status", "diagnosis", "message", "status_changed_at"], batch_size=500
+        )
+        Endpoint.objects.bulk_update(
+            endpoints,
+            ["status", "diagnosis", "status_message", "status_changed_at"],
+            batch_size=500,
+        )
+        StatusChange.objects.bulk_create(flips)
+    return len(rows)

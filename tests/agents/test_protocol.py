@@ -1,0 +1,260 @@
+"""Probe agents through the API: enrolling, hello, lease, results, revocation, silent VPCs.
+
+These speak the protocol with Django's test client, as an agent would over HTTP; the real
+agent processes are in test_agent_processes.py."""
+
+import base64
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from nacl.public import PrivateKey, SealedBox
+
+from endpoints.agents import services
+from endpoints.agents.models import Agent, VpcWatch
+from endpoints.engine import ProbeOutcome, outcome_as_json
+from endpoints.network.models import Endpoint
+from endpoints.probes.models import CENTRAL, ProbeResult, ProbeSchedule
+from endpoints.probes.signals import agents_silent
+
+URL = "http://ep-agent01.dashscope.cn-beijing.privatelink.aliyuncs.com"
+
+
+@pytest.fixture
+def agent_vpc(make_vpc):
+    vpc = make_vpc("vpc-agents01", cidr="10.61.0.0/16")
+    vpc.probed_by = "agents"
+    vpc.save()
+    return vpc
+
+
+@pytest.fixture
+def endpoint(agent_vpc, workspace_a, make_endpoint):
+    return make_endpoint(name="agent probed", url=URL, vpc=agent_vpc, workspace=workspace_a)
+
+
+class AgentClient:
+    """An agent speaking the protocol through the test client."""
+
+    def __init__(self, client, token):
+        self.client, self.token, self.key = client, token, PrivateKey.generate()
+
+    def post(self, path, body):
+        return self.client.post(
+            f"/api/v1/agent/{path}",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {self.token}",
+        )
+
+    def hello(self):
+        public = base64.b64encode(bytes(self.key.public_key)).decode()
+        return self.post("hello", {"public_key": public, "version": "0.2.0", "hostname": "h1"})
+
+    def unseal(self, sealed):
+        return SealedBox(self.key).decrypt(base64.b64decode(sealed)).decode()
+
+
+@pytest.fixture
+def enrol(client, admin, agent_vpc, api_client):
+    def make(name="agent-a", vpc=agent_vpc):
+        response = api_client(admin).post(f"/api/v1/vpcs/{vpc.vpc_id}/agents", {"name": name})
+        assert response.status_code == 201, response.json()
+        agent = AgentClient(client, response.json()["token"])
+        assert agent.hello().status_code == 200
+        return agent
+
+    return make
+
+
+def outcome_for(item, status="up"):
+    return outcome_as_json(
+        ProbeOutcome(
+            status=status,
+            diagnosis="ok" if status == "up" else "tcp_timeout",
+            message="from inside",
+            endpoint_id=item["endpoint"],
+        )
+    )
+
+
+def test_an_agent_is_added_with_a_token_shown_once_and_stored_as_a_digest(
+    api_client, admin, ops, agent_vpc
+):
+    response = api_client(admin).post(f"/api/v1/vpcs/{agent_vpc.vpc_id}/agents", {"name": "a1"})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "name", "token"} and body["token"].startswith("apa_")
+    agent = Agent.objects.get()
+    assert agent.digest == Agent.digest_of(body["token"]) and body["token"] not in str(vars(agent))
+    listing = api_client(ops).get(f"/api/v1/vpcs/{agent_vpc.vpc_id}/agents").json()
+    assert listing == [
+        {"id": agent.pk, "name": "a1", "version": "", "last_seen": None, "online": False}
+    ]
+    assert (
+        api_client(ops).post(f"/api/v1/vpcs/{agent_vpc.vpc_id}/agents", {"name": "x"}).status_code
+        == 403
+    )
+
+
+def test_an_agents_vpc_probes_its_endpoints_and_the_central_workers_no_longer_do(endpoint):
+    schedules = list(ProbeSchedule.objects.filter(endpoint=endpoint))
+    assert [(s.location, s.primary) for s in schedules] == [("vpc-agents01", True)]
+
+
+def test_patching_a_vpc_to_agents_moves_its_endpoints_schedules(
+    api_client, admin, make_vpc, workspace_a, make_endpoint, django_capture_on_commit_callbacks
+):
+    vpc = make_vpc("vpc-switch01", cidr="10.62.0.0/16")
+    ep = make_endpoint(name="switching", url=URL, vpc=vpc, workspace=workspace_a)
+    assert ProbeSchedule.objects.get(endpoint=ep).location == CENTRAL
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(admin).patch(f"/api/v1/vpcs/{vpc.vpc_id}", {"probed_by": "agents"})
+    assert response.status_code == 200 and response.json()["probed_by"] == "agents"
+    assert ProbeSchedule.objects.get(endpoint=ep).location == "vpc-switch01"
+
+
+def test_a_lease_carries_the_target_and_the_key_sealed_to_that_agent_only(
+    enrol, endpoint, workspace_a
+):
+    agent = enrol()
+    items = agent.post("lease", {"capacity": 10}).json()["items"]
+    assert [i["endpoint"] for i in items] == [endpoint.pk]
+    item = items[0]
+    assert item["target"]["url"] == endpoint.url and "secret" not in item["target"]
+    assert workspace_a.plain_key not in str(items)  # only sealed
+    assert agent.unseal(item["secret"]) == workspace_a.plain_key
+    other = enrol("agent-b")
+    with pytest.raises(Exception):  # noqa: B017 - a different key cannot open it
+        other.unseal(item["secret"])
+
+
+def test_two_agents_of_a_vpc_never_lease_the_same_slot(enrol, endpoint):
+    first, second = enrol("a"), enrol("b")
+    assert len(first.post("lease", {"capacity": 10}).json()["items"]) == 1
+    assert second.post("lease", {"capacity": 10}).json()["items"] == []
+
+
+def test_results_are_stored_once_for_the_agents_own_vpc_only(
+    enrol, endpoint, make_vpc, workspace_a, make_endpoint
+):
+    agent = enrol()
+    (item,) = agent.post("lease", {"capacity": 10}).json()["items"]
+    result = {k: item[k] for k in ("schedule", "endpoint", "lease", "slot")}
+    result["outcome"] = outcome_for(item)
+    body = agent.post("results", {"results": [result]}).json()
+    assert body == {"stored": 1, "duplicates": 0, "rejected": []}
+    stored = ProbeResult.objects.get()
+    assert (stored.location, stored.agent_id, stored.status) == (
+        "vpc-agents01",
+        Agent.objects.get().pk,
+        "up",
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.status == "up"
+    # The same slot again (a buffer delivered twice): stored once.
+    assert agent.post("results", {"results": [result]}).json()["duplicates"] == 1
+    # A schedule of another VPC: refused, nothing stored.
+    elsewhere = make_endpoint(
+        name="central one",
+        url="http://ep-elsewhere.dashscope.cn-beijing.privatelink.aliyuncs.com",
+        vpc=make_vpc("vpc-central02", cidr="10.63.0.0/16"),
+        workspace=workspace_a,
+    )
+    foreign = {
+        **result,
+        "schedule": ProbeSchedule.objects.get(endpoint=elsewhere).pk,
+        "endpoint": elsewhere.pk,
+    }
+    assert agent.post("results", {"results": [foreign]}).json()["rejected"][0]["index"] == 0
+    assert ProbeResult.objects.count() == 1
+
+
+def test_a_result_with_a_bad_field_is_refused_by_name(enrol, endpoint):
+    agent = enrol()
+    (item,) = agent.post("lease", {"capacity": 10}).json()["items"]
+    outcome = {**outcome_for(item), "status": "splendid"}
+    body = agent.post(
+        "results",
+        {
+            "results": [
+                {"schedule": item["schedule"], "endpoint": item["endpoint"], "outcome": outcome}
+            ]
+        },
+    ).json()
+    assert "status" in body["rejected"][0]["error"] and body["stored"] == 0
+
+
+def test_a_revoked_token_is_refused_at_once(enrol, api_client, admin, agent_vpc, endpoint):
+    agent = enrol()
+    assert len(agent.post("lease", {"capacity": 5}).json()["items"]) == 1
+    record = Agent.objects.get()
+    response = api_client(admin).delete(f"/api/v1/vpcs/{agent_vpc.vpc_id}/agents/{record.pk}")
+    assert response.status_code == 204
+    for path in ("hello", "lease", "results", "heartbeat"):
+        assert agent.post(path, {}).status_code == 401
+    # What it held is given back at once, for the other agents.
+    assert ProbeSchedule.objects.get(endpoint=endpoint).lease_token is None
+
+
+def test_tokens_do_not_cross_over(enrol, api_client, admin, agent_vpc, client):
+    agent = enrol()
+    response = client.get(
+        f"/api/v1/vpcs/{agent_vpc.vpc_id}/agents", HTTP_AUTHORIZATION=f"Bearer {agent.token}"
+    )
+    assert response.status_code == 401  # an agent token is not a person's
+    person = api_client(admin)
+    response = client.post(
+        "/api/v1/agent/lease", {"capacity": 1}, content_type="application/json", **person.headers
+    )
+    assert response.status_code == 401  # nor a person's token an agent's
+
+
+def test_a_vpc_whose_agents_fall_silent_shows_no_agent_once_and_recovers(
+    enrol, endpoint, django_capture_on_commit_callbacks
+):
+    agent = enrol()
+    signals = []
+    agents_silent.connect(lambda sender, **kw: signals.append(kw), weak=False, dispatch_uid="t")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.watch_vpcs()
+        assert signals == []  # heard from just now
+        long_ago = timezone.now() - services.silent_after() - timedelta(seconds=1)
+        Agent.objects.update(last_seen_at=long_ago)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.watch_vpcs()
+            services.watch_vpcs()  # once per VPC, not once per check (or per endpoint)
+        assert [s["silent"] for s in signals] == [True]
+        endpoint.refresh_from_db()
+        assert (endpoint.status, endpoint.diagnosis) == ("unknown", "no_agent")
+        assert "No agent of vpc-agents01" in endpoint.status_message
+        assert VpcWatch.objects.get().silent
+        agent.post("heartbeat", {"version": "0.2.0"})
+        with django_capture_on_commit_callbacks(execute=True):
+            services.watch_vpcs()
+        assert [s["silent"] for s in signals] == [True, False]
+    finally:
+        agents_silent.disconnect(dispatch_uid="t")
+
+
+def test_a_connected_vpcs_agents_probe_a_private_endpoint_too_with_their_own_dns(
+    enrol, endpoint, agent_vpc, make_vpc, django_capture_on_commit_callbacks
+):
+    other = make_vpc("vpc-agents02", cidr="10.64.0.0/16", resolver="127.0.0.1:5353")
+    other.probed_by = "agents"
+    other.host_overrides = {"ep-agent01.dashscope.cn-beijing.privatelink.aliyuncs.com": "127.0.0.9"}
+    other.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        from endpoints.network import services as network
+
+        network.save_vpc(agent_vpc, [other], actor=None)
+    places = dict(
+        ProbeSchedule.objects.filter(endpoint=endpoint).values_list("location", "primary")
+    )
+    assert places == {"vpc-agents01": True, "vpc-agents02": False}
+    agent = enrol("b-agent", vpc=other)
+    (item,) = agent.post("lease", {"capacity": 5}).json()["items"]
+    assert item["target"]["resolver"] == "127.0.0.1:5353"
+    assert item["target"]["host_overrides"] == other.host_overrides
+    assert Endpoint.objects.get(pk=endpoint.pk).status == "unknown"  # the primary speaks for it
