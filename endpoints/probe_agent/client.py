@@ -6,7 +6,6 @@ honoured as other tools honour them. Plain HTTP is refused except to loopback (a
 """
 
 import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,17 +26,12 @@ class Refused(Exception):
 
 
 def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
+    """A loopback address or "localhost", judged from the name alone (nothing is resolved)."""
     if host == "localhost":
         return True
     try:
-        return all(
-            ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None)
-        )
-    except (OSError, ValueError):
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
         return False
 
 

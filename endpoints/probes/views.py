@@ -17,7 +17,7 @@ from endpoints.network.snippets import snippets_for
 from portal.htmx import page_or_fragment, wants_fragment
 from portal.roles import Perm, has_perm, require
 
-from . import services
+from . import paths, services
 from .charts import STATUS_COLORS, latency_chart
 from .models import ProbeRun
 
@@ -76,6 +76,8 @@ def probe_board(request):
         "chart": json.dumps(chart),
         "can_probe": has_perm(request.user, Perm.TRIGGER_PROBES),
         "run": _current_run(request),
+        "paths": paths.differing_paths(endpoints),
+        "silent": paths.silent_locations(endpoints),
     }
     return render(request, page_or_fragment(request, "probes/probe_board.html", "board"), context)
 
@@ -143,12 +145,15 @@ SNIPPET_LABELS = {
 def endpoint_detail(request, pk):
     endpoint = get_endpoint_for_user(request.user, pk)
     results = list(endpoint.probe_results.all()[:120])
+    places = list(endpoint.schedules.select_related("vpc", "endpoint"))
     context = {
         "endpoint": endpoint,
         "latest": results[0] if results else None,
         "history": results[:20],
         "timeline": list(reversed(results[:60])),
         "checklist": network.checklist(endpoint),
+        "places": places,
+        "path_findings": paths.findings_for(places),
         "snippet_tabs": [
             (name, {"label": SNIPPET_LABELS.get(name, name), "text": text})
             for name, text in snippets_for(endpoint).items()

@@ -258,3 +258,50 @@ def test_a_connected_vpcs_agents_probe_a_private_endpoint_too_with_their_own_dns
     assert item["target"]["resolver"] == "127.0.0.1:5353"
     assert item["target"]["host_overrides"] == other.host_overrides
     assert Endpoint.objects.get(pk=endpoint.pk).status == "unknown"  # the primary speaks for it
+
+
+def test_the_board_says_where_a_path_works_and_where_it_fails(
+    enrol, endpoint, agent_vpc, make_vpc, client_for, ops, django_capture_on_commit_callbacks
+):
+    other = make_vpc("vpc-agents03", cidr="10.65.0.0/16")
+    other.probed_by = "agents"
+    other.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        from endpoints.network import services as network
+
+        network.save_vpc(agent_vpc, [other], actor=None)
+    for agent, status in ((enrol("home"), "up"), (enrol("away", vpc=other), "down")):
+        (item,) = agent.post("lease", {"capacity": 5}).json()["items"]
+        result = {k: item[k] for k in ("schedule", "endpoint", "lease", "slot")}
+        result["outcome"] = outcome_for(item, status)
+        assert agent.post("results", {"results": [result]}).json()["stored"] == 1
+    html = client_for(ops).get("/probes/").content.decode()
+    assert (
+        "Works inside vpc-agents01, tcp timeout from connected vpc-agents03: check the "
+        "endpoint&#x27;s security group allows 10.65.0.0/16"
+    ) in html
+    page = client_for(ops).get(f"/endpoints/{endpoint.pk}/").content.decode()
+    assert "over CEN" in page and "vpc-agents03" in page
+
+
+def test_the_vpc_page_adds_an_agent_and_shows_its_commands_once(client_for, admin, ops, agent_vpc):
+    client = client_for(admin)
+    html = client.post(
+        f"/vpcs/{agent_vpc.pk}/agents/add/", {"name": "bj-a"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    token = html.split("PORTAL_AGENT_TOKEN=")[1].split()[0]
+    assert token.startswith("apa_") and "docker run" in html and "pip install" in html
+    assert Agent.objects.get().digest == Agent.digest_of(token)
+    again = client.get(f"/vpcs/{agent_vpc.pk}/agents/").content.decode()
+    assert "bj-a" in again and token not in again  # shown once
+    seen_by_ops = client_for(ops).get(f"/vpcs/{agent_vpc.pk}/agents/").content.decode()
+    assert "bj-a" in seen_by_ops and "Add agent" not in seen_by_ops
+    assert (
+        client_for(ops).post(f"/vpcs/{agent_vpc.pk}/agents/add/", {"name": "x"}).status_code == 403
+    )
+    # An agent running another version than the portal is flagged.
+    Agent.objects.update(version="0.0.1", last_seen_at=timezone.now())
+    assert (
+        "not " + services.portal_version()
+        in client.get(f"/vpcs/{agent_vpc.pk}/agents/").content.decode()
+    )
