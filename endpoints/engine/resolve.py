@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-import dns.asyncresolver
+import dns.asyncquery
 import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
 import dns.resolver
 
 from .codes import Phase
@@ -116,19 +119,10 @@ async def resolve(
             f"({policy.describe()}). Give the VPC a resolver, or set PORTAL_PROBE_RESOLVER.",
             Phase.RESOLVE,
         )
-    dns_resolver = dns.asyncresolver.Resolver(configure=False)
-    dns_resolver.nameservers = [ns for ns, _ in nameservers]
-    dns_resolver.port = nameservers[0][1]
-    dns_resolver.lifetime = timeout
-    dns_resolver.timeout = timeout
-    dns_resolver.cache = None
     where = f"resolver {resolver}" if resolver else "the system resolver"
 
     async def query(rdtype):
-        try:
-            return await dns_resolver.resolve(name, rdtype, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return "nxdomain"
+        return await _ask(name, rdtype, nameservers, timeout)
 
     answers = await asyncio.gather(query("A"), query("AAAA"), return_exceptions=True)
     failures = [a for a in answers if isinstance(a, BaseException)]
@@ -158,15 +152,54 @@ async def resolve(
     for answer in answers:
         if answer == "nxdomain":
             continue
-        for cname in answer.chaining_result.cnames:
+        for cname in answer.cnames:
             for rdata in cname:
                 target = rdata.target.to_text().rstrip(".").lower()
                 if target not in chain:
                     chain.append(target)
-        if answer.rrset is not None:
-            addresses.extend(rdata.address for rdata in answer.rrset)
+        if answer.answer is not None:
+            addresses.extend(rdata.address for rdata in answer.answer)
     if not addresses:
         raise Finding(
             "dns_nxdomain", f"{name} has no A or AAAA record according to {where}.", Phase.RESOLVE
         )
     return Resolution(list(dict.fromkeys(addresses)), chain)
+
+
+class _ServerFailed(dns.exception.DNSException):
+    """The resolver answered with an error (SERVFAIL, REFUSED…) or could not be reached."""
+
+
+async def _ask(name: str, rdtype: str, nameservers, timeout: float):
+    """One question, straight to the resolver(s) (no search list, no cache): the answer's
+    chaining result, "nxdomain", or a DNSException. The next server is tried on failure,
+    within `timeout` overall; a truncated answer is asked again over TCP."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    question = dns.message.make_query(name, rdtype)
+    failure: Exception = dns.exception.Timeout(timeout=timeout)
+    for address, port in nameservers:
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        try:
+            response = await dns.asyncquery.udp(question, address, timeout=left, port=port)
+            if response.flags & dns.flags.TC:
+                left = max(0.1, deadline - loop.time())
+                response = await dns.asyncquery.tcp(question, address, timeout=left, port=port)
+        except dns.exception.Timeout as exc:
+            failure = exc
+            continue
+        except OSError as exc:
+            failure = _ServerFailed(
+                f"{address}:{port} could not be reached ({exc.strerror or exc})"
+            )
+            continue
+        code = response.rcode()
+        if code == dns.rcode.NXDOMAIN:
+            return "nxdomain"
+        if code != dns.rcode.NOERROR:
+            failure = _ServerFailed(f"{address}:{port} answered {dns.rcode.to_text(code)}")
+            continue
+        return response.resolve_chaining()
+    raise failure

@@ -124,16 +124,21 @@ class Prober:
                 return
 
     def _collect(self) -> list:
-        batch = []
+        """What ended in the last FLUSH_S (at most MAX_BATCH): wait for the first, then take
+        whatever else arrives until the flush is due."""
+        try:
+            batch = [self._results.get(timeout=FLUSH_S)]
+        except queue.Empty:
+            return []
         deadline = time.monotonic() + FLUSH_S
         while len(batch) < MAX_BATCH:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
             try:
-                batch.append(self._results.get(timeout=left))
+                batch.append(self._results.get_nowait())
             except queue.Empty:
-                break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(0.05, left))
         return batch
 
     # -- shutting down --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from endpoints.network.models import MAX_INTERVAL_S, Endpoint
 from portal.costs.services import account_probe_usage
 from portal.workspaces.models import ApiKey, EasToken
 
+from .bulk import bulk_set
 from .models import BAD, ProbeResult, ProbeRun, ProbeSchedule, StatusChange
 from .signals import results_recorded
 
@@ -158,7 +159,8 @@ def record(observations: list[Observation]) -> Summary:
                         )
             if run_id:
                 runs[run_id] = runs.get(run_id, 0) + 1
-        ProbeSchedule.objects.bulk_update(
+        bulk_set(
+            ProbeSchedule,
             touched_schedules.values(),
             [
                 "next_probe_at",
@@ -175,9 +177,9 @@ def record(observations: list[Observation]) -> Summary:
                 "bad_streak",
                 "good_streak",
             ],
-            batch_size=500,
         )
-        Endpoint.objects.bulk_update(
+        bulk_set(
+            Endpoint,
             touched_endpoints.values(),
             [
                 "status",
@@ -187,7 +189,6 @@ def record(observations: list[Observation]) -> Summary:
                 "last_probe_at",
                 "last_total_ms",
             ],
-            batch_size=500,
         )
         StatusChange.objects.bulk_create(flips)
         _touch_credentials(fresh, endpoints, now)

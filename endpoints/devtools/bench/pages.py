@@ -223,12 +223,9 @@ def main(argv=None) -> int:
     text = report(rows, args.endpoints, args.results)
     print(text)
     if args.out:
-        path = Path(args.out)
-        existing = path.read_text() if path.exists() else "# Benchmarks\n"
-        marker = "## Pages with thousands of endpoints"
-        if marker in existing:
-            existing = existing[: existing.index(marker)].rstrip() + "\n"
-        path.write_text(existing.rstrip() + "\n\n" + text)
+        from .report import write_section
+
+        write_section(args.out, "Pages with thousands of endpoints", text)
     return 0 if all(r["median_ms"] <= r["target_ms"] for r in rows) else 1
 
 
