@@ -7,6 +7,7 @@ simulator's config.
 """
 
 import json
+import os
 import random
 import secrets
 from datetime import timedelta
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from endpoints.agents import services as agents
 from endpoints.network.models import Endpoint, Vpc
 from endpoints.network.services import check_endpoint
 from endpoints.probes import schedules
@@ -119,7 +121,13 @@ VPCS = [
     ("vpc-hzapp001", "Hangzhou apps", "cn-hangzhou", "10.30.0.0/16", {}),
     ("vpc-tokyo0001", "Tokyo edge", "ap-northeast-1", "10.40.0.0/16", {}),
     ("vpc-fin00001", "Finance cloud core", "cn-shanghai-finance-1", "10.50.0.0/16", {}),
+    ("vpc-shstaging1", "Shanghai staging", "cn-shanghai", "10.60.0.0/16", {}),
 ]
+# VPCs probed by agents inside them: Beijing production's agent is a real process that
+# `make run` starts (Procfile.dev); Shanghai staging's was enrolled and never started, so the
+# board shows "no agent".
+AGENT_VPCS = {"vpc-bjprod01": "bj-prod-a", "vpc-shstaging1": "sh-staging-a"}
+RUNNING_AGENT = "bj-prod-a"
 CONNECTED = [("vpc-sgapp001", "vpc-bjprod01")]
 
 EAS_SERVICE = "demo_vllm"
@@ -257,6 +265,18 @@ ENDPOINTS = [
         workspace="sg-default",
     ),
     dict(
+        name="SH staging → Beijing (cross-region)",
+        kind="cross_region",
+        url=f"http://ep-sh1demo.dashscope.cn-beijing.privatelink.aliyuncs.com:{HTTP}",
+        region="cn-shanghai",
+        service_region="cn-beijing",
+        vpc="vpc-shstaging1",
+        zones=["cn-shanghai-e", "cn-shanghai-f"],
+        security_group="sg-shstg01",
+        allows_80_443=True,
+        workspace="bj-default",
+    ),
+    dict(
         name="HZ apps · vLLM on PAI-EAS",
         kind="eas_vpc",
         url=f"http://1865923474122834.vpc.cn-hangzhou.pai-eas.aliyuncs.com:{HTTP}/api/predict/{EAS_SERVICE}",
@@ -334,7 +354,11 @@ class DemoWorld:
             logins = self._users(logins_path)
             if not Workspace.objects.filter(slug="bj-default").exists():
                 self._world()
-                self.out.write("Demo world created: 7 workspaces, 5 VPCs, 16 endpoints.")
+                self.out.write(
+                    f"Demo world created: {len(WORKSPACES)} workspaces, {len(VPCS)} VPCs, "
+                    f"{len(ENDPOINTS)} endpoints."
+                )
+            self._agents()
         (settings.VAR_DIR / "simulator.json").write_text(json.dumps(SIMULATOR_CONFIG, indent=2))
         self._simulator_ca()
         self.out.write("")
@@ -342,6 +366,26 @@ class DemoWorld:
         for username, role in USERS:
             self.out.write(f"    {role.label:<10} {username} / {logins[username]}")
         self.out.write("")
+
+    def _agents(self):
+        """The demo's agents; the running one's token in var/demo-agent-token (0600) for
+        `make run` to start it with. A lost token file gets a new agent (the old one revoked)."""
+        token_path = settings.VAR_DIR / "demo-agent-token"
+        for vpc_id, name in AGENT_VPCS.items():
+            vpc = Vpc.objects.filter(vpc_id=vpc_id).first()
+            if vpc is None:
+                continue
+            current = vpc.agents.active().filter(name=name).first()
+            running = name == RUNNING_AGENT
+            if current is not None and (not running or token_path.exists()):
+                continue
+            if current is not None:
+                agents.revoke_agent(current, actor=None, source="cli")
+            _, token = agents.add_agent(vpc, name, actor=None, source="cli")
+            if running:
+                fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(token)
 
     def _users(self, path):
         logins = json.loads(path.read_text()) if path.exists() else {}
@@ -394,6 +438,7 @@ class DemoWorld:
                 cidr=cidr,
                 resolver=RESOLVER,
                 host_overrides=overrides,
+                probed_by="agents" if vpc_id in AGENT_VPCS else "central",
             )
         for a, b in CONNECTED:
             vpcs[a].connected_vpcs.add(vpcs[b])

@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     handler.addFilter(RedactSecretsFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
     if not args.token:
         print("access-portal-agent: give --token (or PORTAL_AGENT_TOKEN)", file=sys.stderr)
         return 1

@@ -42,7 +42,9 @@ def finding(primary: ProbeSchedule, other: ProbeSchedule) -> PathFinding | None:
     inside = "inside" if good.primary else "from connected"
     where = "inside" if bad.primary else "from connected"
     vpc = bad.vpc
-    advice = ADVICE.get(bad.diagnosis, "compare the two VPCs' DNS records, routes and security groups")
+    advice = ADVICE.get(
+        bad.diagnosis, "compare the two VPCs' DNS records, routes and security groups"
+    )
     advice = advice.format(vpc=bad.location, cidr=vpc.cidr if vpc else "its CIDR")
     sentence = (
         f"Works {inside} {good.location}, {bad.diagnosis.replace('_', ' ')} {where} {bad.location}: "
