@@ -66,9 +66,7 @@ def _apply(changes) -> list[IncidentEvent]:
             "id", "name", "vpc_id", "workspace_id", "failure_threshold", "success_threshold"
         )
     }
-    open_incidents = {
-        i.endpoint_id: i for i in Incident.objects.open().filter(endpoint_id__in=ids)
-    }
+    open_incidents = {i.endpoint_id: i for i in Incident.objects.open().filter(endpoint_id__in=ids)}
     created, touched, events = [], {}, []
     for change in changes:
         endpoint = endpoints.get(change.endpoint_id)

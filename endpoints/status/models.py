@@ -94,6 +94,11 @@ class Incident(models.Model):
     def __str__(self):
         return f"incident {self.pk}: {self.subject} {self.status}"
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("incident-detail", args=[self.pk])
+
     @property
     def subject(self) -> str:
         if self.scope == Scope.VPC:
@@ -107,11 +112,6 @@ class Incident(models.Model):
     @property
     def duration(self) -> timedelta:
         return (self.closed_at or dj_timezone.now()) - self.opened_at
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("incident-detail", args=[self.pk])
 
     def as_json(self) -> dict:
         """The shape of GET /api/v1/incidents."""
@@ -244,7 +244,7 @@ class MaintenanceWindow(models.Model):
 
 
 class ProbingGap(models.Model):
-    """A time the portal's own workers stored no result for 3× the shortest interval (no
+    """A time the portal's own workers stored no result for 3x the shortest interval (no
     worker or beat running): unknown for the central endpoints, never downtime."""
 
     started_at = models.DateTimeField(help_text="The last result before the silence.")
@@ -256,7 +256,7 @@ class ProbingGap(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self):
-        return f"probing gap {self.started_at} – {self.ended_at or 'now'}"
+        return f"probing gap {self.started_at} - {self.ended_at or 'now'}"
 
 
 class Watermark(models.Model):

@@ -1,4 +1,4 @@
-"""Is the portal itself probing? When no central result is stored for 3× the shortest interval,
+"""Is the portal itself probing? When no central result is stored for 3x the shortest interval,
 no worker or beat is running: the board says so, and the silence counts as unknown for the
 central endpoints (never as downtime).
 
@@ -9,6 +9,7 @@ when beat itself was what stopped (the first run after it finds the hole in the 
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -22,10 +23,10 @@ SCAN_LIMIT = 200_000  # timestamps per run; a backlog is taken over several runs
 
 
 def silence_after() -> timedelta | None:
-    """3× the shortest interval among the enabled endpoints probed centrally (None: none)."""
-    shortest = ProbeSchedule.objects.filter(
-        location=CENTRAL, endpoint__enabled=True
-    ).aggregate(s=Min("endpoint__interval_s"))["s"]
+    """3x the shortest interval among the enabled endpoints probed centrally (None: none)."""
+    shortest = ProbeSchedule.objects.filter(location=CENTRAL, endpoint__enabled=True).aggregate(
+        s=Min("endpoint__interval_s")
+    )["s"]
     return timedelta(seconds=3 * shortest) if shortest else None
 
 
@@ -40,7 +41,7 @@ class Stopped:
 
 
 def stopped(now=None) -> Stopped | None:
-    """Probing stopped (no central result for 3× the shortest interval), or None."""
+    """Probing stopped (no central result for 3x the shortest interval), or None."""
     now = now or timezone.now()
     limit = silence_after()
     if limit is None:
@@ -74,15 +75,17 @@ def watch(now=None) -> int:
         .values_list("started_at", flat=True)[:SCAN_LIMIT]
     )
     written = 0
-    for before, after in zip(times, times[1:], strict=False):
+    for before, after in pairwise(times):
         if after - before > limit and after > since:
             gap, _ = ProbingGap.objects.get_or_create(started_at=before)
             if gap.ended_at != after:
                 gap.ended_at = after
                 gap.save(update_fields=["ended_at"])
                 written += 1
-    last = times[-1] if times else (
-        ProbeResult.objects.filter(location=CENTRAL).aggregate(m=Max("started_at"))["m"]
+    last = (
+        times[-1]
+        if times
+        else (ProbeResult.objects.filter(location=CENTRAL).aggregate(m=Max("started_at"))["m"])
     )
     if last is not None and now - last > limit:
         _, created = ProbingGap.objects.get_or_create(started_at=last)

@@ -27,8 +27,8 @@ def _clean_note(note) -> str:
 def acknowledge(incident: Incident, *, actor, note: str = "", source: str = "web") -> Incident:
     """Someone is on it: who, when and their note (acknowledging again updates the note)."""
     note = _clean_note(note)
-    incident = Incident.objects.select_for_update().select_related("endpoint", "vpc").get(
-        pk=incident.pk
+    incident = (
+        Incident.objects.select_for_update().select_related("endpoint", "vpc").get(pk=incident.pk)
     )
     before = trail.snapshot(incident)
     first = incident.acknowledged_at is None
@@ -81,9 +81,7 @@ def check_window(window: MaintenanceWindow) -> None:
         elif window.recurrence == "DAILY" and window.ends_at - window.starts_at >= timedelta(
             days=1
         ):
-            problems.setdefault("ends_at", []).append(
-                "A daily window must be shorter than a day."
-            )
+            problems.setdefault("ends_at", []).append("A daily window must be shorter than a day.")
         elif window.recurrence == "WEEKLY" and window.ends_at - window.starts_at >= timedelta(
             days=7
         ):
@@ -96,12 +94,11 @@ def check_window(window: MaintenanceWindow) -> None:
         window.repeat_until = None
     if window.repeat_until and window.starts_at and window.repeat_until <= window.starts_at:
         problems.setdefault("repeat_until", []).append("Repeat until a day after the first one.")
-    if window.timezone:
-        if zone(window.timezone).key != window.timezone and window.timezone != "UTC":
-            problems.setdefault("timezone", []).append(
-                f"'{window.timezone}' is not a time zone name; use one such as Asia/Shanghai "
-                "or Europe/Berlin."
-            )
+    if window.timezone and zone(window.timezone).key != window.timezone:
+        problems.setdefault("timezone", []).append(
+            f"'{window.timezone}' is not a time zone name; use one such as Asia/Shanghai "
+            "or Europe/Berlin."
+        )
     if problems:
         raise ValidationError(problems)
 

@@ -78,9 +78,7 @@ class Channel(models.Model):
     workspaces = models.ManyToManyField(
         Workspace, blank=True, related_name="+", verbose_name="only workspaces"
     )
-    remind_every_min = models.PositiveIntegerField(
-        "remind every (minutes)", null=True, blank=True
-    )
+    remind_every_min = models.PositiveIntegerField("remind every (minutes)", null=True, blank=True)
     enabled = models.BooleanField(default=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OK)
     last_error = models.CharField(max_length=500, blank=True)

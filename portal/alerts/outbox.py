@@ -3,7 +3,7 @@ row), sending them, and what a failure does.
 
 - success: sent (once); the channel is OK again;
 - a transient failure: due again after an exponential backoff
-  (PORTAL_ALERT_RETRY_BASE_S × 2^(attempts−1), at most PORTAL_ALERT_RETRY_MAX_S), until
+  (PORTAL_ALERT_RETRY_BASE_S * 2^(attempts-1), at most PORTAL_ALERT_RETRY_MAX_S), until
   PORTAL_ALERT_MAX_ATTEMPTS;
 - a permanent failure, or the last attempt: failed, and the channel is marked failing with
   the error on its page.
@@ -59,7 +59,9 @@ def claim(ids=None, limit: int = 100) -> list[Notification]:
 
 def backoff(attempts: int) -> timedelta:
     base = settings.PORTAL_ALERT_RETRY_BASE_S
-    return timedelta(seconds=min(settings.PORTAL_ALERT_RETRY_MAX_S, base * 2 ** max(0, attempts - 1)))
+    return timedelta(
+        seconds=min(settings.PORTAL_ALERT_RETRY_MAX_S, base * 2 ** max(0, attempts - 1))
+    )
 
 
 def deliver(notification: Notification) -> str:
@@ -80,7 +82,12 @@ def deliver(notification: Notification) -> str:
             Channel.objects.filter(pk=channel.pk).update(
                 state=Channel.State.FAILING, last_error=error, last_error_at=now
             )
-            log.warning("Notification %s to channel %s failed for good: %s", notification.pk, channel.pk, error)
+            log.warning(
+                "Notification %s to channel %s failed for good: %s",
+                notification.pk,
+                channel.pk,
+                error,
+            )
             return State.FAILED
         mine.update(
             state=State.PENDING,
@@ -90,7 +97,9 @@ def deliver(notification: Notification) -> str:
             lease_until=None,
             queued_at=None,
         )
-        log.info("Notification %s to channel %s will be retried: %s", notification.pk, channel.pk, error)
+        log.info(
+            "Notification %s to channel %s will be retried: %s", notification.pk, channel.pk, error
+        )
         return State.PENDING
     except Exception as exc:  # a bug must not lose the row: retried like a transient error
         log.exception("Sending notification %s failed unexpectedly.", notification.pk)
@@ -104,7 +113,5 @@ def deliver(notification: Notification) -> str:
         )
         return State.PENDING
     mine.update(state=State.SENT, sent_at=now, lease_token=None, lease_until=None, last_error="")
-    Channel.objects.filter(pk=channel.pk).update(
-        state=Channel.State.OK, last_sent_at=now
-    )
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.OK, last_sent_at=now)
     return State.SENT

@@ -14,7 +14,9 @@ from .models import Event, Notification
 
 def remind(now=None) -> int:
     now = now or timezone.now()
-    reminding = [c for c in services.channels() if c.remind_every_min and c.takes(Event.INCIDENT_REMINDER)]
+    reminding = [
+        c for c in services.channels() if c.remind_every_min and c.takes(Event.INCIDENT_REMINDER)
+    ]
     if not reminding:
         return 0
     incidents = list(
@@ -37,7 +39,9 @@ def remind(now=None) -> int:
                 workspace_id=endpoint.workspace_id if endpoint else None,
             ):
                 continue
-            number = int((now - incident.opened_at).total_seconds() // (60 * channel.remind_every_min))
+            number = int(
+                (now - incident.opened_at).total_seconds() // (60 * channel.remind_every_min)
+            )
             if number < 1:
                 continue
             rows.append(

@@ -72,7 +72,9 @@ def text_of(payload: dict) -> str:
 
 def markdown_of(payload: dict) -> str:
     lines = [f"### {payload.get('title', 'Access Portal')}"]
-    lines += [f"- **{k}**: {v}" for k, v in payload.get("fields", {}).items() if v not in (None, "")]
+    lines += [
+        f"- **{k}**: {v}" for k, v in payload.get("fields", {}).items() if v not in (None, "")
+    ]
     if payload.get("url"):
         lines.append(f"[Open in the portal]({payload['url']})")
     return "\n".join(lines)
@@ -157,10 +159,14 @@ def send(channel, payload: dict) -> None:
             follow_redirects=False,
         )
     except httpx.HTTPError as exc:  # never the URL: it holds the token
-        raise Transient(f"Could not reach {channel.target_display}: {type(exc).__name__}.") from None
+        raise Transient(
+            f"Could not reach {channel.target_display}: {type(exc).__name__}."
+        ) from None
     status = response.status_code
     if status >= 500 or status in (408, 425, 429):
         raise Transient(f"{channel.target_display} answered HTTP {status}.")
     if status >= 300:
-        raise Permanent(f"{channel.target_display} answered HTTP {status}: check the URL and secret.")
+        raise Permanent(
+            f"{channel.target_display} answered HTTP {status}: check the URL and secret."
+        )
     _check_vendor_answer(channel, response)

@@ -127,7 +127,9 @@ def save_channel(
         with transaction.atomic():
             channel.save()
     except IntegrityError:
-        raise ValidationError({"name": [f"A channel named '{channel.name}' exists already."]}) from None
+        raise ValidationError(
+            {"name": [f"A channel named '{channel.name}' exists already."]}
+        ) from None
     if vpcs is not None:
         channel.vpcs.set(vpcs)
     if workspaces is not None:
@@ -165,7 +167,10 @@ def send_test(channel: Channel, *, actor, source: str = "web") -> Notification:
     }
     with transaction.atomic():
         notification = Notification.objects.create(
-            channel=channel, event=TEST_EVENT, key=f"test:{channel.pk}:{uuid.uuid4()}", payload=payload
+            channel=channel,
+            event=TEST_EVENT,
+            key=f"test:{channel.pk}:{uuid.uuid4()}",
+            payload=payload,
         )
         trail.record(actor, trail.Action.UPDATE, channel, source=source, label=f"test of {channel}")
     for claimed in outbox.claim([notification.pk]):
