@@ -54,10 +54,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The probe engine against a bare httpx loop, then page speed with 5,000 endpoints.
+# The probe engine against a bare httpx loop, page speed with 5,000 endpoints, then status over
+# time on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_status).
 bench: install
 	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.devtools.bench.engine --out docs/benchmarks.md
 	$(BIN)/python -m endpoints.devtools.bench.pages --out docs/benchmarks.md
+	$(BIN)/python -m endpoints.devtools.bench.status --out docs/benchmarks.md
 
 # Refresh the vendored front-end assets from npm (committed under static/vendor/).
 vendor:

@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 
 from endpoints.network.choices import ProbedBy, Status
 from endpoints.network.models import Vpc
@@ -29,84 +30,103 @@ STATUSES = [s.value for s in Status]
 AVAILABLE = {Status.UP, Status.DEGRADED}
 
 
-class PortalCollector:
-    def collect(self):
-        latest = ProbeResult.objects.filter(
-            endpoint_id=OuterRef("endpoint_id"),
-            location=OuterRef("location"),
-            started_at=OuterRef("last_probe_at"),
-        ).values("pk")[:1]
-        schedules = list(
-            ProbeSchedule.objects.filter(endpoint__enabled=True)
-            .annotate(latest=Subquery(latest))
-            .values_list(
-                "endpoint_id",
-                "endpoint__name",
-                "endpoint__vpc__vpc_id",
-                "endpoint__region_id",
-                "endpoint__kind",
-                "location",
-                "status",
-                "latest",
-            )
-        )
-        results = {
-            row[0]: row[1:]
-            for row in ProbeResult.objects.filter(
-                pk__in=[s[7] for s in schedules if s[7]]
-            ).values_list(
-                "pk",
-                *(f"{p}_ms" for p in PHASES),
-                "total_ms",
-                "http_status",
-                "tls_days_left",
-                "started_at",
-            )
-        }
-        names = Counter(s[1] for s in schedules)
-        success = GaugeMetricFamily(
-            "probe_success", "1 if the last probe succeeded (up or degraded)", labels=LABELS
-        )
-        duration = GaugeMetricFamily(
-            "probe_duration_seconds", "Duration of the last probe", labels=LABELS
-        )
-        phases = GaugeMetricFamily(
-            "probe_http_duration_seconds",
-            "Duration of each phase of the last probe",
-            labels=[*LABELS, "phase"],
-        )
-        status_code = GaugeMetricFamily(
-            "probe_http_status_code", "HTTP status of the last probe (0: none)", labels=LABELS
-        )
-        expiry = GaugeMetricFamily(
-            "probe_ssl_earliest_cert_expiry",
-            "When the certificate expires (unix time; the portal keeps whole days left)",
-            labels=LABELS,
-        )
-        state = GaugeMetricFamily(
-            "portal_endpoint_status",
-            "1 for the endpoint's current status",
-            labels=[*LABELS, "status"],
-        )
-        for endpoint_id, name, vpc, region, kind, location, status, latest_id in schedules:
-            label = name if names[name] == 1 else f"{name} #{endpoint_id}"
-            labels = [label, vpc or "", region, kind, location]
-            success.add_metric(labels, 1.0 if status in AVAILABLE else 0.0)
-            for value in STATUSES:
-                state.add_metric([*labels, value], 1.0 if value == status else 0.0)
-            result = results.get(latest_id)
-            if result is None:
-                continue
-            *phase_ms, total_ms, http_status, days_left, started_at = result
-            if total_ms is not None:
-                duration.add_metric(labels, total_ms / 1000)
-            for phase, ms in zip(PHASES, phase_ms, strict=True):
-                phases.add_metric([*labels, phase], (ms or 0.0) / 1000)
-            status_code.add_metric(labels, float(http_status or 0))
-            if days_left is not None:
-                expiry.add_metric(labels, started_at.timestamp() + days_left * 86400)
-        yield from (success, duration, phases, status_code, expiry, state)
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
+
+def _labels(pairs) -> str:
+    """Label pairs as prometheus_client writes them: sorted by name, escaped."""
+    return ",".join(f'{name}="{_escape(str(value))}"' for name, value in sorted(pairs))
+
+
+class Family:
+    """One metric family written straight to text, in prometheus_client's exposition format
+    (its float formatting, sorted and escaped labels): generate_latest costs ~14 µs a sample,
+    too slow for the ~120,000 per-endpoint samples of 10,000 endpoints."""
+
+    def __init__(self, name: str, documentation: str):
+        self.name = name
+        self.lines = [f"# HELP {name} {documentation}\n# TYPE {name} gauge\n"]
+
+    def add(self, labels: str, value: float) -> None:
+        self.lines.append(f"{self.name}{{{labels}}} {floatToGoString(value)}\n")
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def endpoint_families() -> str:
+    latest = ProbeResult.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        location=OuterRef("location"),
+        started_at=OuterRef("last_probe_at"),
+    ).values("pk")[:1]
+    schedules = list(
+        ProbeSchedule.objects.filter(endpoint__enabled=True)
+        .annotate(latest=Subquery(latest))
+        .values_list(
+            "endpoint_id",
+            "endpoint__name",
+            "endpoint__vpc__vpc_id",
+            "endpoint__region_id",
+            "endpoint__kind",
+            "location",
+            "status",
+            "latest",
+        )
+    )
+    results = {
+        row[0]: row[1:]
+        for row in ProbeResult.objects.filter(pk__in=[s[7] for s in schedules if s[7]]).values_list(
+            "pk",
+            *(f"{p}_ms" for p in PHASES),
+            "total_ms",
+            "http_status",
+            "tls_days_left",
+            "started_at",
+        )
+    }
+    names = Counter(s[1] for s in schedules)
+    success = Family("probe_success", "1 if the last probe succeeded (up or degraded)")
+    duration = Family("probe_duration_seconds", "Duration of the last probe")
+    phases = Family("probe_http_duration_seconds", "Duration of each phase of the last probe")
+    status_code = Family("probe_http_status_code", "HTTP status of the last probe (0: none)")
+    expiry = Family(
+        "probe_ssl_earliest_cert_expiry",
+        "When the certificate expires (unix time; the portal keeps whole days left)",
+    )
+    state = Family("portal_endpoint_status", "1 for the endpoint's current status")
+    for endpoint_id, name, vpc, region, kind, location, status, latest_id in schedules:
+        label = name if names[name] == 1 else f"{name} #{endpoint_id}"
+        pairs = [
+            ("endpoint", label),
+            ("vpc", vpc or ""),
+            ("region", region),
+            ("kind", kind),
+            ("location", location),
+        ]
+        labels = _labels(pairs)
+        success.add(labels, 1.0 if status in AVAILABLE else 0.0)
+        for value in STATUSES:
+            state.add(_labels([*pairs, ("status", value)]), 1.0 if value == status else 0.0)
+        result = results.get(latest_id)
+        if result is None:
+            continue
+        *phase_ms, total_ms, http_status, days_left, started_at = result
+        if total_ms is not None:
+            duration.add(labels, total_ms / 1000)
+        for phase, ms in zip(PHASES, phase_ms, strict=True):
+            phases.add(_labels([*pairs, ("phase", phase)]), (ms or 0.0) / 1000)
+        status_code.add(labels, float(http_status or 0))
+        if days_left is not None:
+            expiry.add(labels, started_at.timestamp() + days_left * 86400)
+    return "".join(f.text() for f in (success, duration, phases, status_code, expiry, state))
+
+
+class PortalCollector:
+    """The small families, through prometheus_client's own registry."""
+
+    def collect(self):
         open_incidents = GaugeMetricFamily(
             "portal_incidents_open", "Open incidents, by status", labels=["status"]
         )
@@ -137,7 +157,7 @@ class PortalCollector:
 def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PortalCollector())
-    return generate_latest(registry)
+    return endpoint_families().encode() + generate_latest(registry)
 
 
 def metrics_view(request):

@@ -181,3 +181,10 @@ def test_metrics_need_the_token_and_speak_blackbox(endpoint, client, settings):
     assert f'portal_endpoint_status{{{head},region="cn-beijing",status="up",vpc=""}} 1.0' in text
     assert 'portal_incidents_open{status="down"} 0.0' in text
     assert "portal_agent_last_seen_timestamp_seconds" in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    endpoint.name = 'a "quoted"\\name'
+    endpoint.save()
+    parsed = text_string_to_metric_families(client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token").content.decode())
+    samples = {f.name: f.samples for f in parsed}
+    assert samples["probe_success"][0].labels["endpoint"] == 'a "quoted"\\name'
