@@ -65,7 +65,9 @@ def dingtalk_answer(secret: str):
     def answer(request):
         query = parse_qs(urlsplit(request["path"]).query)
         timestamp, sign = query.get("timestamp", [""])[0], query.get("sign", [""])[0]
-        digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(
+            secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256
+        ).digest()
         # parse_qs has already url-decoded the sign: compare with the plain base64.
         if sign != base64.b64encode(digest).decode() or query.get("access_token") != ["tok123"]:
             return 200, b'{"errcode": 310000, "errmsg": "sign not match"}'

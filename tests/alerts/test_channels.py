@@ -61,12 +61,16 @@ def test_a_fault_sends_one_signed_webhook_and_lifting_it_another(probed, sim, ad
 def test_a_dingtalk_robot_accepts_the_signature_and_refuses_a_wrong_one(db, admin, caplog):
     caplog.set_level("DEBUG")
     with Receiver(dingtalk_answer("SECabc123")) as robot:
-        good = channel(admin, "dingtalk", f"{robot.url}/robot/send?access_token=tok123", secret="SECabc123")
+        good = channel(
+            admin, "dingtalk", f"{robot.url}/robot/send?access_token=tok123", secret="SECabc123"
+        )
         assert services.send_test(good, actor=admin).state == "sent"
         assert "sign=" in robot.requests[-1]["path"] and "timestamp=" in robot.requests[-1]["path"]
         body = robot.json()
         assert body["msgtype"] == "markdown" and body["markdown"]["title"]
-        bad = channel(admin, "dingtalk", f"{robot.url}/robot/send?access_token=tok123", secret="SECwrong")
+        bad = channel(
+            admin, "dingtalk", f"{robot.url}/robot/send?access_token=tok123", secret="SECwrong"
+        )
         result = services.send_test(bad, actor=admin)
         bad.refresh_from_db()
         assert result.state == "failed" and bad.state == "failing" and "310000" in bad.last_error
@@ -75,10 +79,14 @@ def test_a_dingtalk_robot_accepts_the_signature_and_refuses_a_wrong_one(db, admi
 
 def test_feishu_wecom_and_slack_bodies(db, admin):
     with Receiver(lambda r: (200, b'{"code": 0}')) as receiver:
-        feishu = channel(admin, "feishu", f"{receiver.url}/open-apis/bot/v2/hook/abc", secret="fsecret")
+        feishu = channel(
+            admin, "feishu", f"{receiver.url}/open-apis/bot/v2/hook/abc", secret="fsecret"
+        )
         assert services.send_test(feishu, actor=admin).state == "sent"
         body = receiver.json()
-        assert body["msg_type"] == "text" and body["sign"] == senders.feishu_sign("fsecret", int(body["timestamp"]))
+        assert body["msg_type"] == "text" and body["sign"] == senders.feishu_sign(
+            "fsecret", int(body["timestamp"])
+        )
         wecom = channel(admin, "wecom", f"{receiver.url}/cgi-bin/webhook/send?key=wk")
         services.send_test(wecom, actor=admin)
         assert receiver.json()["msgtype"] == "markdown" and receiver.json()["markdown"]["content"]
@@ -121,7 +129,12 @@ def test_a_permanent_error_marks_the_channel_failing_and_gives_up(db, admin, pro
 def test_maintenance_holds_the_alert_back(db, admin, probed, sim):
     now = timezone.now()
     status_services.save_window(
-        MaintenanceWindow(name="upgrade", endpoint=probed, starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1)),
+        MaintenanceWindow(
+            name="upgrade",
+            endpoint=probed,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=1),
+        ),
         actor=admin,
     )
     with Receiver() as receiver:
@@ -150,8 +163,12 @@ def test_scope_and_events_choose_the_channels(db, admin, probed, sim, make_vpc):
 def test_budget_thresholds_reach_the_channels(db, admin, workspace_a):
     with Receiver() as receiver:
         channel(admin, "webhook", f"{receiver.url}/budget")
-        receivers.on_budget_threshold_crossed(workspace=workspace_a, threshold=80, spent=800, budget=1000, currency="CNY")
-        receivers.on_budget_threshold_crossed(workspace=workspace_a, threshold=80, spent=810, budget=1000, currency="CNY")
+        receivers.on_budget_threshold_crossed(
+            workspace=workspace_a, threshold=80, spent=800, budget=1000, currency="CNY"
+        )
+        receivers.on_budget_threshold_crossed(
+            workspace=workspace_a, threshold=80, spent=810, budget=1000, currency="CNY"
+        )
         deliver_all()
         assert len(receiver.requests) == 1 and receiver.json()["event"] == "budget_threshold"
 
@@ -160,14 +177,17 @@ def test_the_channels_api_never_returns_a_secret(db, api_client, admin, ops):
     with Receiver() as receiver:
         target = f"{receiver.url}/robot/send?access_token=verysecrettoken"
         response = api_client(admin).post(
-            "/api/v1/channels", {"name": "ding", "kind": "dingtalk", "target": target, "secret": "SECtopsecret"}
+            "/api/v1/channels",
+            {"name": "ding", "kind": "dingtalk", "target": target, "secret": "SECtopsecret"},
         )
         assert response.status_code == 201, response.content
         body = response.content.decode()
         assert "verysecrettoken" not in body and "SECtopsecret" not in body
         assert response.json()["has_secret"] is True and len(response.json()["events"]) == 7
         stored = Channel.objects.get()
-        assert "verysecrettoken" not in stored.target_ciphertext and stored.reveal_target() == target
+        assert (
+            "verysecrettoken" not in stored.target_ciphertext and stored.reveal_target() == target
+        )
         listed = api_client(admin).get("/api/v1/channels")
         assert "verysecrettoken" not in listed.content.decode()
         assert api_client(ops).get("/api/v1/channels").status_code == 403
@@ -182,9 +202,28 @@ def test_the_channels_api_never_returns_a_secret(db, api_client, admin, ops):
         ({"name": "x", "kind": "webhook", "target": "ftp://a.example/h"}, "target"),
         ({"name": "x", "kind": "email", "target": "not-an-address"}, "target"),
         ({"name": "x", "kind": "slack", "target": "https://a.example/h", "secret": "s"}, "secret"),
-        ({"name": "x", "kind": "webhook", "target": "https://a.example/h", "events": ["nope"]}, "events"),
-        ({"name": "x", "kind": "webhook", "target": "https://a.example/h", "vpcs": ["vpc-nothere1"]}, "vpcs"),
-        ({"name": "x", "kind": "webhook", "target": "https://a.example/h", "remind_every_min": 1}, "remind_every_min"),
+        (
+            {"name": "x", "kind": "webhook", "target": "https://a.example/h", "events": ["nope"]},
+            "events",
+        ),
+        (
+            {
+                "name": "x",
+                "kind": "webhook",
+                "target": "https://a.example/h",
+                "vpcs": ["vpc-nothere1"],
+            },
+            "vpcs",
+        ),
+        (
+            {
+                "name": "x",
+                "kind": "webhook",
+                "target": "https://a.example/h",
+                "remind_every_min": 1,
+            },
+            "remind_every_min",
+        ),
         ({"name": "x", "kind": "webhook", "target": "h" * 3000}, "target"),
     ],
 )
@@ -200,7 +239,15 @@ def test_the_channel_pages(db, client_for, admin):
     assert client.get("/alerts/").status_code == 200
     response = client.post("/alerts/", {"name": "", "kind": "webhook", "target": ""})
     assert response.status_code == 422
-    response = client.post("/alerts/", {"name": "hook", "kind": "webhook", "target": "https://hooks.example/abc/secret123", "enabled": "on"})
+    response = client.post(
+        "/alerts/",
+        {
+            "name": "hook",
+            "kind": "webhook",
+            "target": "https://hooks.example/abc/secret123",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "secret123" not in page and "…t123" in page

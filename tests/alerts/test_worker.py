@@ -25,10 +25,15 @@ def test_retries_survive_a_worker_restart_and_deliver_once(
         processes = celery_worker_process(beat=True)
         worker = processes[0]
         notification = Notification.objects.create(
-            channel=channel, event="incident_opened", key="restart-test", payload={"title": "t", "data": {"event": "incident_opened"}}
+            channel=channel,
+            event="incident_opened",
+            key="restart-test",
+            payload={"title": "t", "data": {"event": "incident_opened"}},
         )
         logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
-        wait_for(lambda: len(receiver.requests) >= 1, timeout=60, message="the first attempt", logs=logs)
+        wait_for(
+            lambda: len(receiver.requests) >= 1, timeout=60, message="the first attempt", logs=logs
+        )
         stop_process(worker)  # the worker goes away between attempts
         attempts = len(receiver.requests)
         time.sleep(2)

@@ -7,13 +7,20 @@ from playwright.sync_api import expect
 from endpoints.status.models import Incident
 from tests.browser.test_browser import sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_ops_acknowledge_an_incident_from_the_board(page, live_server, ops, make_endpoint):
     endpoint = make_endpoint(name="bj private")
     incident = Incident.objects.create(
-        endpoint=endpoint, status="down", diagnosis="tcp_timeout", message="no answer", opened_at=timezone.now()
+        endpoint=endpoint,
+        status="down",
+        diagnosis="tcp_timeout",
+        message="no answer",
+        opened_at=timezone.now(),
     )
     sign_in(page, live_server, ops)
     page.goto(f"{live_server.url}/probes/")

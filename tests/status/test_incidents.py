@@ -23,7 +23,11 @@ def test_an_incident_opens_after_two_bad_results_and_closes_after_one_good(probe
     assert not Incident.objects.exists()  # one bad result is not an incident (threshold 2)
     probe(probed)
     incident = Incident.objects.get()
-    assert (incident.status, incident.diagnosis, incident.closed_at) == ("down", "upstream_error", None)
+    assert (incident.status, incident.diagnosis, incident.closed_at) == (
+        "down",
+        "upstream_error",
+        None,
+    )
     assert incident.results_bad == 2
     sim.state.clear_faults()
     probe(probed)
@@ -75,12 +79,24 @@ def test_ops_acknowledge_with_a_note_from_the_api(probed, sim, api_client, ops, 
     incident = Incident.objects.get()
     listed = api_client(ops).get("/api/v1/incidents", open="true").json()
     assert [i["id"] for i in listed] == [incident.pk]
-    assert set(listed[0]) >= {"id", "endpoint", "status", "diagnosis", "opened_at", "closed_at", "acknowledged_by", "note"}
+    assert set(listed[0]) >= {
+        "id",
+        "endpoint",
+        "status",
+        "diagnosis",
+        "opened_at",
+        "closed_at",
+        "acknowledged_by",
+        "note",
+    }
     assert listed[0]["endpoint"] == {"id": probed.pk, "name": probed.name}
     response = api_client(ops).post(f"/api/v1/incidents/{incident.pk}/ack", {"note": "on it"})
     assert response.status_code == 200, response.content
     assert response.json()["acknowledged_by"] == ops.username and response.json()["note"] == "on it"
-    assert api_client(lead_a).post(f"/api/v1/incidents/{incident.pk}/ack", {"note": "x"}).status_code == 403
+    assert (
+        api_client(lead_a).post(f"/api/v1/incidents/{incident.pk}/ack", {"note": "x"}).status_code
+        == 403
+    )
     too_long = api_client(ops).post(f"/api/v1/incidents/{incident.pk}/ack", {"note": "x" * 3000})
     assert too_long.status_code == 400 and "note" in too_long.json()["errors"]
     assert api_client(ops).post("/api/v1/incidents/999999/ack", {"note": ""}).status_code == 404
@@ -93,10 +109,14 @@ def test_the_incident_pages_and_the_board(probed, sim, client_for, ops):
     incident = Incident.objects.get()
     client = client_for(ops)
     board = client.get("/probes/").content.decode()
-    assert "Open incidents" in board and f"incident-{incident.pk}" in board and "Acknowledge" in board
+    assert (
+        "Open incidents" in board and f"incident-{incident.pk}" in board and "Acknowledge" in board
+    )
     page = client.get(f"/incidents/{incident.pk}/").content.decode()
     assert "upstream_error" in page and "Opened" in page
-    response = client.post(f"/incidents/{incident.pk}/ack/", {"note": "looking"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/incidents/{incident.pk}/ack/", {"note": "looking"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200 and "looking" in response.content.decode()
     incident.refresh_from_db()
     assert incident.acknowledged_by == ops

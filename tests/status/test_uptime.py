@@ -20,7 +20,9 @@ def endpoint(make_endpoint):
 
 
 def flip(endpoint, at, status, previous):
-    StatusChange.objects.create(endpoint=endpoint, location="central", at=at, status=status, previous=previous)
+    StatusChange.objects.create(
+        endpoint=endpoint, location="central", at=at, status=status, previous=previous
+    )
 
 
 def test_a_flip_at_a_known_time(endpoint):
@@ -38,7 +40,9 @@ def test_maintenance_and_an_unknown_period_are_left_out(endpoint, admin):
     flip(endpoint, T0, "up", "unknown")
     flip(endpoint, T0 + 6 * HOUR, "down", "up")
     # Maintenance 7:00-8:00 (while down) and the portal silent 1:00-2:00 (while up).
-    MaintenanceWindow.objects.create(name="m", endpoint=endpoint, starts_at=T0 + 7 * HOUR, ends_at=T0 + 8 * HOUR)
+    MaintenanceWindow.objects.create(
+        name="m", endpoint=endpoint, starts_at=T0 + 7 * HOUR, ends_at=T0 + 8 * HOUR
+    )
     ProbingGap.objects.create(started_at=T0 + HOUR, ended_at=T0 + 2 * HOUR)
     line = uptime.timelines([endpoint.pk], T0, T0 + 10 * HOUR, now=T0 + 10 * HOUR)[endpoint.pk]
     up, known = line.seconds(T0, T0 + 10 * HOUR)
@@ -57,16 +61,23 @@ def test_degraded_counts_as_available_and_unknown_as_nothing(endpoint):
 def test_a_recurring_window_keeps_its_local_time_across_dst(endpoint):
     # 02:00-03:00 in Berlin every day: 01:00 UTC in winter, 00:00 UTC after 29 March.
     window = MaintenanceWindow(
-        name="nightly", starts_at=datetime(2026, 3, 27, 1, tzinfo=UTC), ends_at=datetime(2026, 3, 27, 2, tzinfo=UTC),
-        recurrence="DAILY", timezone="Europe/Berlin",
+        name="nightly",
+        starts_at=datetime(2026, 3, 27, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 3, 27, 2, tzinfo=UTC),
+        recurrence="DAILY",
+        timezone="Europe/Berlin",
     )
-    spans = maintenance.occurrences(window, datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    spans = maintenance.occurrences(
+        window, datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    )
     # 29 March: 02:00 does not exist (clocks jump to 03:00); zoneinfo reads it as 02:00 CET.
     assert [s[0].hour for s in spans] == [1, 1, 1, 0, 0]
     assert all(end - start == HOUR for start, end in spans)
 
 
-def test_the_summary_feeds_the_endpoints_api(endpoint, api_client, ops, django_assert_max_num_queries):
+def test_the_summary_feeds_the_endpoints_api(
+    endpoint, api_client, ops, django_assert_max_num_queries
+):
     from django.utils import timezone
 
     now = timezone.now()
@@ -78,7 +89,9 @@ def test_the_summary_feeds_the_endpoints_api(endpoint, api_client, ops, django_a
     assert set(item) >= {"last_probe_at", "latency_ms", "uptime_24h", "uptime_7d", "uptime_30d"}
 
 
-def test_the_endpoints_api_does_not_query_per_row(many_endpoints, api_client, ops, django_assert_num_queries):
+def test_the_endpoints_api_does_not_query_per_row(
+    many_endpoints, api_client, ops, django_assert_num_queries
+):
     many_endpoints(5)
     client = api_client(ops)
     from django.db import connection
@@ -96,8 +109,15 @@ def test_the_endpoints_api_does_not_query_per_row(many_endpoints, api_client, op
 def test_rollups_count_and_take_percentiles_and_catch_up(endpoint):
     start = rollups.floor_hour(datetime.now(UTC)) - 3 * HOUR
     rows = [
-        ProbeResult(endpoint=endpoint, started_at=start + timedelta(minutes=m), status="up" if m % 4 else "down",
-                    diagnosis="ok", message="", total_ms=float(m), resolve_ms=1.0)
+        ProbeResult(
+            endpoint=endpoint,
+            started_at=start + timedelta(minutes=m),
+            status="up" if m % 4 else "down",
+            diagnosis="ok",
+            message="",
+            total_ms=float(m),
+            resolve_ms=1.0,
+        )
         for m in range(60)
     ]
     ProbeResult.objects.bulk_create(rows)
@@ -113,7 +133,10 @@ def test_rollups_count_and_take_percentiles_and_catch_up(endpoint):
 def test_old_history_is_pruned_in_batches(endpoint, settings):
     old = datetime.now(UTC) - timedelta(days=settings.PORTAL_ROLLUP_RETENTION_DAYS + 1)
     HourlyRollup.objects.bulk_create(
-        [HourlyRollup(endpoint=endpoint, location="central", hour=old - n * HOUR) for n in range(30)]
+        [
+            HourlyRollup(endpoint=endpoint, location="central", hour=old - n * HOUR)
+            for n in range(30)
+        ]
     )
     flip(endpoint, old, "up", "unknown")
     assert prune_history() == 31
@@ -124,13 +147,17 @@ def test_the_board_says_when_probing_stopped(endpoint, client_for, ops):
     from django.utils import timezone
 
     last = timezone.now() - timedelta(minutes=4, seconds=5)
-    ProbeResult.objects.create(endpoint=endpoint, started_at=last, status="up", diagnosis="ok", message="")
+    ProbeResult.objects.create(
+        endpoint=endpoint, started_at=last, status="up", diagnosis="ok", message=""
+    )
     html = client_for(ops).get("/probes/").content.decode()
     assert "Probing stopped 4 min ago: no worker or beat running?" in html
     assert probing.watch() == 1
     gap = ProbingGap.objects.get()
     assert gap.started_at == last and gap.ended_at is None
-    ProbeResult.objects.create(endpoint=endpoint, started_at=timezone.now(), status="up", diagnosis="ok", message="")
+    ProbeResult.objects.create(
+        endpoint=endpoint, started_at=timezone.now(), status="up", diagnosis="ok", message=""
+    )
     probing.watch()
     gap.refresh_from_db()
     assert gap.ended_at is not None
@@ -138,7 +165,12 @@ def test_the_board_says_when_probing_stopped(endpoint, client_for, ops):
 
 
 def test_maintenance_api_validates(db, api_client, admin, ops, endpoint):
-    good = {"name": "patch", "endpoint": endpoint.pk, "starts_at": "2026-03-01T02:00:00Z", "ends_at": "2026-03-01T03:00:00Z"}
+    good = {
+        "name": "patch",
+        "endpoint": endpoint.pk,
+        "starts_at": "2026-03-01T02:00:00Z",
+        "ends_at": "2026-03-01T03:00:00Z",
+    }
     assert api_client(admin).post("/api/v1/maintenance", good).status_code == 201
     assert api_client(ops).post("/api/v1/maintenance", good).status_code == 403
     assert len(api_client(ops).get("/api/v1/maintenance").json()) == 1
@@ -150,19 +182,32 @@ def test_maintenance_api_validates(db, api_client, admin, ops, endpoint):
         ({**good, "vpc": "vpc-nothere1"}, "vpc"),
     ]:
         response = api_client(admin).post("/api/v1/maintenance", bad)
-        assert response.status_code == 400 and field in response.json()["errors"], (bad, response.content)
+        assert response.status_code == 400 and field in response.json()["errors"], (
+            bad,
+            response.content,
+        )
     assert MaintenanceWindow.objects.count() == 1
 
 
 def test_metrics_need_the_token_and_speak_blackbox(endpoint, client, settings):
     ProbeResult.objects.create(
-        endpoint=endpoint, started_at=datetime.now(UTC), status="up", diagnosis="ok", message="",
-        resolve_ms=1.0, connect_ms=2.0, total_ms=25.0, http_status=400, tls_days_left=30,
+        endpoint=endpoint,
+        started_at=datetime.now(UTC),
+        status="up",
+        diagnosis="ok",
+        message="",
+        resolve_ms=1.0,
+        connect_ms=2.0,
+        total_ms=25.0,
+        http_status=400,
+        tls_days_left=30,
     )
     from endpoints.probes.models import ProbeSchedule
 
     latest = ProbeResult.objects.get()
-    ProbeSchedule.objects.filter(endpoint=endpoint).update(status="up", last_probe_at=latest.started_at)
+    ProbeSchedule.objects.filter(endpoint=endpoint).update(
+        status="up", last_probe_at=latest.started_at
+    )
     settings.PORTAL_METRICS_TOKEN = None
     assert client.get("/metrics").status_code == 404
     settings.PORTAL_METRICS_TOKEN = "m-token"
@@ -175,7 +220,10 @@ def test_metrics_need_the_token_and_speak_blackbox(endpoint, client, settings):
     labels = f'{head},region="cn-beijing",vpc=""'  # prometheus_client sorts the labels
     assert f"probe_success{{{labels}}} 1.0" in text
     assert f"probe_duration_seconds{{{labels}}} 0.025" in text
-    assert f'probe_http_duration_seconds{{{head},phase="connect",region="cn-beijing",vpc=""}} 0.002' in text
+    assert (
+        f'probe_http_duration_seconds{{{head},phase="connect",region="cn-beijing",vpc=""}} 0.002'
+        in text
+    )
     assert f"probe_http_status_code{{{labels}}} 400.0" in text
     assert "probe_ssl_earliest_cert_expiry{" in text
     assert f'portal_endpoint_status{{{head},region="cn-beijing",status="up",vpc=""}} 1.0' in text
@@ -185,6 +233,8 @@ def test_metrics_need_the_token_and_speak_blackbox(endpoint, client, settings):
 
     endpoint.name = 'a "quoted"\\name'
     endpoint.save()
-    parsed = text_string_to_metric_families(client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token").content.decode())
+    parsed = text_string_to_metric_families(
+        client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token").content.decode()
+    )
     samples = {f.name: f.samples for f in parsed}
     assert samples["probe_success"][0].labels["endpoint"] == 'a "quoted"\\name'

@@ -50,22 +50,38 @@ def build_endpoints(count: int):
 
     admin = User.objects.create_user("bench", password=secrets.token_urlsafe(), role="admin")
     workspace = Workspace.objects.create(
-        slug="ws", name="WS", workspace_id="llm-benchstatus", region_id="cn-beijing", scope="mainland",
+        slug="ws",
+        name="WS",
+        workspace_id="llm-benchstatus",
+        region_id="cn-beijing",
+        scope="mainland",
         currency="CNY",
     )
     vpcs = [
-        Vpc.objects.create(vpc_id=f"vpc-bench{n:04d}", name=f"VPC {n}", region_id="cn-beijing", cidr=f"10.{n}.0.0/16")
+        Vpc.objects.create(
+            vpc_id=f"vpc-bench{n:04d}",
+            name=f"VPC {n}",
+            region_id="cn-beijing",
+            cidr=f"10.{n}.0.0/16",
+        )
         for n in range(50)
     ]
     now = timezone.now()
     rows = [
         Endpoint(
-            name=f"endpoint {n:05d}", kind="privatelink_default",
+            name=f"endpoint {n:05d}",
+            kind="privatelink_default",
             url=f"http://ep-bench{n:05d}.dashscope.cn-beijing.privatelink.aliyuncs.com",
             host=f"ep-bench{n:05d}.dashscope.cn-beijing.privatelink.aliyuncs.com",
-            region_id="cn-beijing", vpc=vpcs[n % 50], workspace=workspace, zones=["cn-beijing-a"],
-            status="up" if n % 10 else "down", diagnosis="ok" if n % 10 else "tcp_timeout",
-            last_probe_at=now, last_total_ms=21.7, status_changed_at=now,
+            region_id="cn-beijing",
+            vpc=vpcs[n % 50],
+            workspace=workspace,
+            zones=["cn-beijing-a"],
+            status="up" if n % 10 else "down",
+            diagnosis="ok" if n % 10 else "tcp_timeout",
+            last_probe_at=now,
+            last_total_ms=21.7,
+            status_changed_at=now,
         )
         for n in range(count)
     ]
@@ -132,7 +148,14 @@ def measure_storage(ids) -> dict:
             [ids],
         )
     flip = (size_of("probes_statuschange") - before) / (len(ids) * 20)
-    return {"raw": raw, "rollup": rollup, "flip": flip, "n_results": n_results, "rollup_s_per_hour": rollup_s, "rollup_rows_per_hour": n_rollups / max(1, hours)}
+    return {
+        "raw": raw,
+        "rollup": rollup,
+        "flip": flip,
+        "n_results": n_results,
+        "rollup_s_per_hour": rollup_s,
+        "rollup_rows_per_hour": n_rollups / max(1, hours),
+    }
 
 
 def measure_metrics(rounds: int) -> dict:
@@ -155,7 +178,12 @@ def measure_metrics(rounds: int) -> dict:
         timings.append((time.perf_counter() - start) * 1000)
         size = len(body)
     series = body.count(b"\n") - body.count(b"\n#")
-    return {"median_ms": statistics.median(timings), "max_ms": max(timings), "bytes": size, "series": series}
+    return {
+        "median_ms": statistics.median(timings),
+        "max_ms": max(timings),
+        "bytes": size,
+        "series": series,
+    }
 
 
 def year_of_rollups(ids, rollup_endpoints: int):
@@ -188,7 +216,13 @@ def measure_pages(admin, ids, rounds: int) -> list[dict]:
     client = Client()
     client.force_login(admin)
     rows = []
-    for path in ("/probes/", f"/endpoints/{ids[7]}/", f"/endpoints/{ids[7]}/?range=7d", f"/endpoints/{ids[7]}/?range=30d", "/incidents/"):
+    for path in (
+        "/probes/",
+        f"/endpoints/{ids[7]}/",
+        f"/endpoints/{ids[7]}/?range=7d",
+        f"/endpoints/{ids[7]}/?range=30d",
+        "/incidents/",
+    ):
         client.get(path)
         timings = []
         for _ in range(rounds):
@@ -196,7 +230,13 @@ def measure_pages(admin, ids, rounds: int) -> list[dict]:
             response = client.get(path)
             timings.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, (path, response.status_code)
-        rows.append({"path": path.replace(str(ids[7]), "<id>"), "median_ms": statistics.median(timings), "max_ms": max(timings)})
+        rows.append(
+            {
+                "path": path.replace(str(ids[7]), "<id>"),
+                "median_ms": statistics.median(timings),
+                "max_ms": max(timings),
+            }
+        )
     return rows
 
 
@@ -243,7 +283,9 @@ def report(storage, scrape, pages, rollup_rows, rollup_endpoints) -> str:
     ]
     for row in pages:
         ok = "PASS" if row["median_ms"] < 200 else "FAIL"
-        lines.append(f"| `{row['path']}` | {row['median_ms']:.0f} ms | {row['max_ms']:.0f} ms | < 200 ms | {ok} |")
+        lines.append(
+            f"| `{row['path']}` | {row['median_ms']:.0f} ms | {row['max_ms']:.0f} ms | < 200 ms | {ok} |"
+        )
     lines += [
         "",
         f"The pages ran with {ENDPOINTS_PAGES:,} endpoints (plus the {ENDPOINTS_METRICS - ENDPOINTS_PAGES:,} more of the scrape: "
