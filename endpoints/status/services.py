@@ -28,7 +28,9 @@ def acknowledge(incident: Incident, *, actor, note: str = "", source: str = "web
     """Someone is on it: who, when and their note (acknowledging again updates the note)."""
     note = _clean_note(note)
     incident = (
-        Incident.objects.select_for_update().select_related("endpoint", "vpc").get(pk=incident.pk)
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("endpoint", "vpc")
+        .get(pk=incident.pk)
     )
     before = trail.snapshot(incident)
     first = incident.acknowledged_at is None
