@@ -61,12 +61,14 @@ format: install
 	$(BIN)/ruff format .
 
 # The probe engine against a bare httpx loop; page speed with 5,000 endpoints; end to end on
-# PostgreSQL and Redis (BENCH_DATABASE_URL: any database of the server; the benchmark makes
-# and drops one of its own). Each writes its section of docs/benchmarks.md.
-BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+# PostgreSQL and Redis; status over time on PostgreSQL. The PostgreSQL ones make and drop
+# databases of their own on BENCH_DATABASE_URL's server. Each writes its section of
+# docs/benchmarks.md.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_status
 bench: install
 	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.devtools.bench.engine --out docs/benchmarks.md
 	$(BIN)/python -m endpoints.devtools.bench.pages --out docs/benchmarks.md
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m endpoints.devtools.bench.status --out docs/benchmarks.md
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m endpoints.devtools.bench.e2e --out docs/benchmarks.md
 
 # Refresh the vendored front-end assets from npm (committed under static/vendor/).

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "endpoints.network",
     "endpoints.probes",
     "endpoints.agents",
+    "endpoints.status",
+    "portal.alerts",
     # Development only: the simulator, the demo world, the benchmarks (no models)
     "endpoints.devtools",
 ]
@@ -242,7 +244,38 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-probe-results": {
         "task": "endpoints.probes.tasks.prune_probe_results",
+        "schedule": 600.0,
+        "options": _dispatch,
+    },
+    # Status over time (endpoints/status, portal/alerts): housekeeping, on the dispatcher's queue.
+    "roll-up-results": {
+        "task": "endpoints.status.tasks.roll_up",
+        "schedule": 600.0,
+        "options": _dispatch,
+    },
+    "refresh-uptime": {
+        "task": "endpoints.status.tasks.refresh_uptime",
+        "schedule": float(os.environ.get("PORTAL_UPTIME_REFRESH_S", "300")),
+        "options": _dispatch,
+    },
+    "watch-probing": {
+        "task": "endpoints.status.tasks.watch_probing",
+        "schedule": 60.0,
+        "options": _dispatch,
+    },
+    "prune-history": {
+        "task": "endpoints.status.tasks.prune_history",
         "schedule": 3600.0,
+        "options": _dispatch,
+    },
+    "deliver-notifications": {
+        "task": "portal.alerts.tasks.deliver_due",
+        "schedule": float(os.environ.get("PORTAL_ALERT_SWEEP_S", "10")),
+        "options": _dispatch,
+    },
+    "remind-open-incidents": {
+        "task": "portal.alerts.tasks.remind_open_incidents",
+        "schedule": 60.0,
         "options": _dispatch,
     },
 }
@@ -265,7 +298,26 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged task comes back after this; the leases have run out by then, so a
     # redelivered batch finds nothing left to probe (and the dispatcher has re-leased it).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(120, 4 * PORTAL_PROBE_LEASE_S)}
-PORTAL_PROBE_RETENTION_DAYS = int(os.environ.get("PORTAL_PROBE_RETENTION_DAYS", "14"))
+# Raw results are kept this long (a fixed plateau); hourly rollups and status changes far longer.
+PORTAL_PROBE_RETENTION_HOURS = int(os.environ.get("PORTAL_PROBE_RETENTION_HOURS", "48"))
+PORTAL_ROLLUP_RETENTION_DAYS = int(os.environ.get("PORTAL_ROLLUP_RETENTION_DAYS", "400"))
+
+# Status over time: incidents, alerts and /metrics (README, "Status over time").
+PORTAL_INCIDENT_FAILURE_THRESHOLD = int(os.environ.get("PORTAL_INCIDENT_FAILURE_THRESHOLD", "2"))
+PORTAL_INCIDENT_SUCCESS_THRESHOLD = int(os.environ.get("PORTAL_INCIDENT_SUCCESS_THRESHOLD", "1"))
+PORTAL_METRICS_TOKEN = os.environ.get("PORTAL_METRICS_TOKEN", "").strip() or None
+PORTAL_ALERT_MAX_ATTEMPTS = int(os.environ.get("PORTAL_ALERT_MAX_ATTEMPTS", "8"))
+PORTAL_ALERT_RETRY_BASE_S = float(os.environ.get("PORTAL_ALERT_RETRY_BASE_S", "30"))
+PORTAL_ALERT_RETRY_MAX_S = float(os.environ.get("PORTAL_ALERT_RETRY_MAX_S", "3600"))
+PORTAL_ALERT_TIMEOUT_S = float(os.environ.get("PORTAL_ALERT_TIMEOUT_S", "10"))
+PORTAL_URL = os.environ.get("PORTAL_URL", "").rstrip("/")  # links in alerts; empty: none
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "access-portal@localhost")
 
 LOGGING = {
     "version": 1,
@@ -284,5 +336,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs each request's URL at INFO: an alert webhook's URL holds its token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -7,11 +7,14 @@ from django.urls import include, path
 from endpoints.agents.api import router as agents_api
 from endpoints.network.api import router as network_api
 from endpoints.probes.api import router as probes_api
+from endpoints.status.api import router as status_api
+from endpoints.status.metrics import metrics_view
+from portal.alerts.api import router as alerts_api
 from portal.workspaces.api import router as workspaces_api
 
 from .api import api
 
-for router in (workspaces_api, network_api, probes_api, agents_api):
+for router in (workspaces_api, network_api, probes_api, agents_api, status_api, alerts_api):
     api.add_router("/", router)
 
 urlpatterns = [
@@ -19,6 +22,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("portal.accounts.urls")),
     path("", include("portal.audit.urls")),
     path("", include("portal.workspaces.urls")),
@@ -26,4 +30,6 @@ urlpatterns = [
     path("", include("endpoints.network.urls")),
     path("", include("endpoints.probes.urls")),
     path("", include("endpoints.agents.urls")),
+    path("", include("endpoints.status.urls")),
+    path("", include("portal.alerts.urls")),
 ]

@@ -24,6 +24,7 @@ from .access import get_endpoint_for_user
 from .choices import EAS_KINDS, ApiStyle, Kind
 from .filters import filter_endpoints
 from .models import Endpoint, Vpc
+from .signals import describe_endpoints
 from .snippets import snippets_for
 
 router = Router(tags=["vpcs and endpoints"])
@@ -196,12 +197,18 @@ EndpointOut = output_schema(
         "diagnosis": (str, ...),
         "status_message": (str, ...),
         "last_probe_at": (datetime | None, ...),
+        "latency_ms": (float | None, Field(None, description="The latest probe's total time")),
+        # Time-weighted uptime in percent (null: nothing known yet), from the status app.
+        "uptime_24h": (float | None, None),
+        "uptime_7d": (float | None, None),
+        "uptime_30d": (float | None, None),
         "warnings": (list[str], []),
     },
 )
+UPTIME_FIELDS = ("uptime_24h", "uptime_7d", "uptime_30d")
 
 
-def endpoint_out(endpoint: Endpoint, warnings=None) -> dict:
+def endpoint_out(endpoint: Endpoint, warnings=None, extras=None) -> dict:
     return {
         "id": endpoint.pk,
         "name": endpoint.name,
@@ -222,17 +229,41 @@ def endpoint_out(endpoint: Endpoint, warnings=None) -> dict:
         "model_call_check": endpoint.model_call_check,
         "interval_s": endpoint.interval_s,
         "latency_threshold_ms": endpoint.latency_threshold_ms,
+        "failure_threshold": endpoint.failure_threshold,
+        "success_threshold": endpoint.success_threshold,
         "enabled": endpoint.enabled,
         "status": endpoint.status,
         "diagnosis": endpoint.diagnosis,
         "status_message": endpoint.status_message,
         "last_probe_at": endpoint.last_probe_at,
+        "latency_ms": endpoint.last_total_ms,
+        **dict.fromkeys(UPTIME_FIELDS),
+        **(extras or {}),
         "warnings": [w.message for w in warnings or []],
     }
 
 
+def endpoint_extras(endpoints) -> dict[int, dict]:
+    """Fields the apps above add to each endpoint (uptime, from the status app), in bulk: one
+    `describe_endpoints` signal per page, never a query per row."""
+    merged: dict[int, dict] = {}
+    for _, answer in describe_endpoints.send(Endpoint, endpoint_ids=[e.pk for e in endpoints]):
+        for pk, fields in (answer or {}).items():
+            merged.setdefault(pk, {}).update(fields)
+    return merged
+
+
 # Fields a PATCH may set to null: "not confirmed" and the optional references.
-NULLABLE = {"allows_80_443", "service_region", "vpc", "endpoint_vpc", "workspace", "check_model"}
+NULLABLE = {
+    "allows_80_443",
+    "service_region",
+    "vpc",
+    "endpoint_vpc",
+    "workspace",
+    "check_model",
+    "failure_threshold",  # null: the portal's default
+    "success_threshold",
+}
 
 
 def _apply_endpoint(endpoint: Endpoint, data: dict, user):
@@ -329,7 +360,9 @@ def list_endpoints(
         queryset = queryset[offset : offset + max(0, limit)]
     elif offset:
         queryset = queryset[offset:]
-    return [endpoint_out(e) for e in queryset]
+    endpoints = list(queryset)
+    extras = endpoint_extras(endpoints)
+    return [endpoint_out(e, extras=extras.get(e.pk)) for e in endpoints]
 
 
 @router.post(
@@ -352,7 +385,8 @@ def create_endpoint(request, payload: EndpointIn):
     auth=requires(Perm.VIEW_ENDPOINTS),
 )
 def get_endpoint(request, endpoint_id: int):
-    return endpoint_out(get_endpoint_for_user(request.user, endpoint_id))
+    endpoint = get_endpoint_for_user(request.user, endpoint_id)
+    return endpoint_out(endpoint, extras=endpoint_extras([endpoint]).get(endpoint.pk))
 
 
 @router.patch(

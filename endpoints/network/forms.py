@@ -119,6 +119,8 @@ COMMON_FIELDS = [
     "api_style",
     "interval_s",
     "latency_threshold_ms",
+    "failure_threshold",
+    "success_threshold",
     "enabled",
 ]
 # A field the chosen kind hides is reset to its default, so a kind change leaves no stale value.

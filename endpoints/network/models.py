@@ -37,6 +37,7 @@ ALIBABA_VPC_RESOLVER = "100.100.2.136"
 MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 86_400  # a day: past that an endpoint is not monitored, and time math overflows
 MAX_LATENCY_THRESHOLD_MS = 600_000
+MAX_STREAK_THRESHOLD = 100  # results in a row before an incident opens or closes
 
 
 def cidr_problem(text: str) -> str | None:
@@ -274,6 +275,28 @@ class Endpoint(models.Model):
         ],
         help_text="A probe slower than this is 'slow' (degraded).",
     )
+    failure_threshold = models.PositiveSmallIntegerField(
+        "open an incident after",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(1, "Give at least 1 result."),
+            MaxValueValidator(MAX_STREAK_THRESHOLD, "Give at most 100 results in a row."),
+        ],
+        help_text="Consecutive down or degraded results that open an incident (empty: the "
+        "portal's default, PORTAL_INCIDENT_FAILURE_THRESHOLD, 2).",
+    )
+    success_threshold = models.PositiveSmallIntegerField(
+        "close it after",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(1, "Give at least 1 result."),
+            MaxValueValidator(MAX_STREAK_THRESHOLD, "Give at most 100 results in a row."),
+        ],
+        help_text="Consecutive up results that close it (empty: the portal's default, "
+        "PORTAL_INCIDENT_SUCCESS_THRESHOLD, 1).",
+    )
     enabled = models.BooleanField(default=True)
 
     # Probe state, written only by the probe tasks.
@@ -311,6 +334,8 @@ class Endpoint(models.Model):
         "model_call_check",
         "interval_s",
         "latency_threshold_ms",
+        "failure_threshold",
+        "success_threshold",
         "enabled",
     )
     audit_fields = (*EDITABLE_FIELDS, "eas_token")

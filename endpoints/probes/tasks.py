@@ -96,14 +96,20 @@ def _finish_probing(**kwargs):
 
 
 @shared_task(name="endpoints.probes.tasks.prune_probe_results", ignore_result=True)
-def prune_probe_results():
-    """Keep PORTAL_PROBE_RETENTION_DAYS of results, deleting in batches to keep locks short."""
-    cutoff = timezone.now() - timedelta(days=settings.PORTAL_PROBE_RETENTION_DAYS)
+def prune_probe_results(batch: int = 1000, max_batches: int = 10_000):
+    """Keep PORTAL_PROBE_RETENTION_HOURS (48) of raw results (the status app keeps hourly
+    rollups and every status change far longer). Deletes `batch` rows per statement, each in
+    a transaction of its own (autocommit), oldest first by the started_at index: no long lock,
+    and probing writes on meanwhile."""
+    cutoff = timezone.now() - timedelta(hours=settings.PORTAL_PROBE_RETENTION_HOURS)
     deleted = 0
-    while True:
+    for _ in range(max_batches):
         ids = list(
-            ProbeResult.objects.filter(started_at__lt=cutoff).values_list("pk", flat=True)[:5000]
+            ProbeResult.objects.filter(started_at__lt=cutoff)
+            .order_by("started_at")
+            .values_list("pk", flat=True)[:batch]
         )
         if not ids:
-            return deleted
+            break
         deleted += ProbeResult.objects.filter(pk__in=ids).delete()[0]
+    return deleted

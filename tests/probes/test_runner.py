@@ -86,7 +86,7 @@ def test_old_results_are_pruned(probed, settings):
 
     probe_now("--endpoint", str(probed.pk))
     ProbeResult.objects.update(
-        started_at=timezone.now() - timedelta(days=settings.PORTAL_PROBE_RETENTION_DAYS + 1)
+        started_at=timezone.now() - timedelta(hours=settings.PORTAL_PROBE_RETENTION_HOURS + 1)
     )
     probe_now("--endpoint", str(probed.pk))
     assert prune_probe_results() == 1
