@@ -11,15 +11,15 @@ import hmac
 from collections import Counter
 
 from django.conf import settings
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
-from endpoints.network.choices import ProbedBy, Status
-from endpoints.network.models import Vpc
+from endpoints.agents.models import Agent
+from endpoints.network.choices import Status
 from endpoints.probes.models import ProbeResult, ProbeSchedule
 
 from .models import Incident
@@ -137,20 +137,13 @@ class PortalCollector:
 
         agents = GaugeMetricFamily(
             "portal_agent_last_seen_timestamp_seconds",
-            "When a result from a VPC's probe agents was last stored (unix time)",
-            labels=["vpc", "location"],
+            "When each probe agent was last heard from (unix time; 0: never)",
+            labels=["vpc", "location", "agent"],
         )
-        heard = dict(
-            ProbeSchedule.objects.filter(vpc__probed_by=ProbedBy.AGENTS)
-            .values("location")
-            .annotate(last=Max("last_probe_at"))
-            .values_list("location", "last")
-        )
-        for vpc_id in Vpc.objects.filter(probed_by=ProbedBy.AGENTS).values_list(
-            "vpc_id", flat=True
+        for name, vpc_id, seen in Agent.objects.active().values_list(
+            "name", "vpc__vpc_id", "last_seen_at"
         ):
-            last = heard.get(vpc_id)
-            agents.add_metric([vpc_id, vpc_id], last.timestamp() if last else 0.0)
+            agents.add_metric([vpc_id, vpc_id, name], seen.timestamp() if seen else 0.0)
         yield agents
 
 

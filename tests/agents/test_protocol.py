@@ -305,3 +305,17 @@ def test_the_vpc_page_adds_an_agent_and_shows_its_commands_once(client_for, admi
         "not " + services.portal_version()
         in client.get(f"/vpcs/{agent_vpc.pk}/agents/").content.decode()
     )
+
+
+def test_metrics_say_when_each_agent_was_last_heard_from(enrol, client, settings):
+    enrol("metrics-a")
+    settings.PORTAL_METRICS_TOKEN = "m-token"
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token").content.decode()
+    seen = Agent.objects.get().last_seen_at.timestamp()
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("portal_agent_last_seen_timestamp_seconds{")
+    )
+    assert 'agent="metrics-a"' in line and 'vpc="vpc-agents01"' in line
+    assert abs(float(line.rsplit(" ", 1)[1]) - seen) < 1
