@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 # The demo and the tests probe loopback only: the simulator stands in for Model Studio.
 DEMO_ENV := DEBUG=1 PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 PORTAL_PROBE_RESOLVER=127.0.0.1:8953 \
-            SSL_CERT_FILE=$(CURDIR)/var/simulator-ca.pem PORTAL_DISPATCH_EVERY_S=5
+            SSL_CERT_FILE=$(CURDIR)/var/simulator-ca.pem PORTAL_DISPATCH_EVERY_S=5 \
+            PORTAL_URL=http://127.0.0.1:8000
 
 .PHONY: install run test faults lint format bench vendor chromium clean
 

@@ -10,18 +10,25 @@ import json
 import os
 import random
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from endpoints.agents import services as agents
+from endpoints.devtools.demo_history import seed_history
 from endpoints.network.models import Endpoint, Vpc
 from endpoints.network.services import check_endpoint
 from endpoints.probes import schedules
+from endpoints.status.models import MaintenanceWindow
+from endpoints.status.services import save_window
+from endpoints.status.tasks import refresh_summaries
 from portal.accounts.models import Role, User
+from portal.alerts.models import Channel
+from portal.alerts.services import save_channel
 from portal.costs.models import ModelPrice, UsageRecord
 from portal.workspaces.models import (
     ApiKey,
@@ -33,6 +40,9 @@ from portal.workspaces.models import (
 )
 
 HTTP, TLS, DNS = 8900, 8943, 8953
+RECEIVER = 8990  # the demo's webhook receiver (endpoints/devtools/receiver.py)
+MAINTENANCE_NAME = "Finance core patching, Sundays 02:00 (demo)"
+CHANNEL_NAME = "On-call webhook (demo receiver)"
 RESOLVER = f"127.0.0.1:{DNS}"
 
 USERS = [("admin", Role.ADMIN), ("ops", Role.OPS), ("lead", Role.LEAD)]
@@ -359,6 +369,7 @@ class DemoWorld:
                     f"{len(ENDPOINTS)} endpoints."
                 )
             self._agents()
+            self._status()
         (settings.VAR_DIR / "simulator.json").write_text(json.dumps(SIMULATOR_CONFIG, indent=2))
         self._simulator_ca()
         self.out.write("")
@@ -386,6 +397,49 @@ class DemoWorld:
                 fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as handle:
                     handle.write(token)
+
+    def _status(self):
+        """The past (90 days of uptime, latency and incidents), a weekly maintenance window
+        on the finance VPC and a webhook channel to the demo's receiver on 127.0.0.1:8990,
+        whose signing secret is in var/demo-webhook-secret (0600) for the receiver to check."""
+        ops = User.objects.get(username="ops")
+        admin = User.objects.get(username="admin")
+        created = seed_history(acknowledger=ops)
+        if created:
+            self.out.write(f"Demo history: 90 days, {created} past incidents.")
+        if not MaintenanceWindow.objects.filter(name=MAINTENANCE_NAME).exists():
+            vpc = Vpc.objects.filter(vpc_id="vpc-fin00001").first()
+            tz = ZoneInfo("Asia/Shanghai")
+            today = timezone.localtime(timezone.now(), tz).date()
+            sunday = today + timedelta(days=(6 - today.weekday()) % 7)
+            starts = datetime.combine(sunday, time(2, 0), tz)
+            save_window(
+                MaintenanceWindow(
+                    name=MAINTENANCE_NAME,
+                    vpc=vpc,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(hours=2),
+                    recurrence="WEEKLY",
+                    timezone="Asia/Shanghai",
+                ),
+                actor=admin,
+                source="cli",
+            )
+        secret_path = settings.VAR_DIR / "demo-webhook-secret"
+        channel = Channel.objects.filter(name=CHANNEL_NAME).first()
+        if channel is None or not secret_path.exists():
+            secret = secrets.token_urlsafe(24)
+            save_channel(
+                channel or Channel(name=CHANNEL_NAME, kind="webhook"),
+                actor=admin,
+                target=f"http://127.0.0.1:{RECEIVER}/hook",
+                secret=secret,
+                source="cli",
+            )
+            fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secret)
+        refresh_summaries(Endpoint.objects.values_list("pk", flat=True))
 
     def _users(self, path):
         logins = json.loads(path.read_text()) if path.exists() else {}
