@@ -98,6 +98,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.HealthCheckMiddleware",  # first: before host checks and HTTPS redirects
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ApiErrorsAsJsonMiddleware",  # inside the header middleware: keeps them
+    "portal.middleware.RefuseUnsafeTextMiddleware",  # before anything reads a cookie or header
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -11,6 +11,14 @@
     ];
   });
 
+  // A filter form keeps the list's current sort (the column links change it in the URL).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-keep-sort")) return;
+    var sort = new URLSearchParams(location.search).get("sort") || form.getAttribute("data-keep-sort");
+    if (sort) event.detail.parameters.set("sort", sort);
+  });
+
   // A failed htmx request says so instead of doing nothing.
   document.addEventListener("htmx:responseError", function (event) {
     var box = document.getElementById("messages");

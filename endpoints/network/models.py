@@ -37,6 +37,7 @@ ALIBABA_VPC_RESOLVER = "100.100.2.136"
 MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 86_400  # a day: past that an endpoint is not monitored, and time math overflows
 MAX_LATENCY_THRESHOLD_MS = 600_000
+MAX_HOST_OVERRIDES = 100  # static records of one VPC: Private DNS zones hold a handful
 
 
 def cidr_problem(text: str) -> str | None:
@@ -128,6 +129,11 @@ class Vpc(models.Model):
             errors["resolver"] = [str(exc)]
         if not isinstance(self.host_overrides, dict):
             errors["host_overrides"] = ["Give overrides as name → address pairs."]
+        elif len(self.host_overrides) > MAX_HOST_OVERRIDES:
+            errors["host_overrides"] = [
+                f"{len(self.host_overrides):,} records: give at most {MAX_HOST_OVERRIDES} (the "
+                "names the probes resolve, not a whole zone file)."
+            ]
         else:
             for name, value in self.host_overrides.items():
                 problems = host_problems(str(name).lower())

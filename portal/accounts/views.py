@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal import inputs
 from portal.roles import home_url_name
 
 from . import services
@@ -27,7 +28,7 @@ def profile(request):
 def token_create(request):
     name = request.POST.get("name", "").strip()
     tokens = request.user.api_tokens.all()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or inputs.text_problem(name):
         return render(
             request,
             "accounts/profile.html#token-section",

@@ -5,6 +5,7 @@ so the API refuses exactly what the pages refuse.
 """
 
 from datetime import datetime
+from typing import Annotated
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
@@ -151,7 +152,7 @@ def revoke_key(request, slug: str, key_id: int):
 
 
 class ModelsBody(Schema):
-    models: list[str] = Field(..., max_length=500)
+    models: list[Annotated[str, Field(max_length=80)]] = Field(..., max_length=500)
 
 
 def _callable(workspace) -> dict:
