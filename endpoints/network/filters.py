@@ -15,9 +15,9 @@ from .models import Vpc
 FILTERS = ("region", "vpc", "kind", "status", "workspace", "diagnosis", "q")
 MAX_QUERY = 200
 CHOICES = {
-    "kind": ("kind", Kind),
-    "status": ("status", Status),
-    "diagnosis": ("diagnosis", Diagnosis),
+    "kind": ("kinds", Kind),
+    "status": ("statuses", Status),
+    "diagnosis": ("diagnoses", Diagnosis),
 }
 
 
@@ -40,10 +40,10 @@ def clean_filters(params) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def _problem(name: str, value: str) -> str | None:
     if name in CHOICES:
-        noun, choices = CHOICES[name]
+        plural, choices = CHOICES[name]
         if value not in choices.values:
             shown = ", ".join(choices.values) if len(choices.values) <= 12 else None
-            return f"'{value[:60]}' is not a {noun}" + (f"; {noun}s: {shown}." if shown else ".")
+            return f"'{value[:60]}' is not a {name}" + (f"; {plural}: {shown}." if shown else ".")
         return None
     if name == "q":
         if len(value) > MAX_QUERY:
