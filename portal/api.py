@@ -31,7 +31,7 @@ _PARSED = "_portal_json_body"
 
 def check_input(request) -> None:
     """Refuse a query string or JSON body holding text no field may store (a NUL, a lone
-    surrogate) or a body that is not strict JSON, with a 400 naming the field. Called once the
+    surrogate) or a body that is not a strict JSON object, with a 400 naming the field. Called once the
     caller's role is known to be allowed, so a forbidden caller still gets its 403 first."""
     problems = inputs.querydict_problems(request.GET)
     if request.method in BODY_METHODS and request.body:
@@ -39,6 +39,8 @@ def check_input(request) -> None:
             data = inputs.loads(request.body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise DjangoValidationError({"__all__": [inputs.NOT_JSON.format(error=exc)]}) from None
+        if not isinstance(data, dict):  # ninja would read a string as an empty PATCH
+            raise DjangoValidationError({"__all__": [inputs.NOT_AN_OBJECT]})
         setattr(request, _PARSED, data)
         for field, messages in inputs.problems_in(data).items():
             problems.setdefault(field, []).extend(messages)

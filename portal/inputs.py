@@ -20,6 +20,7 @@ from typing import Any
 NUL_MESSAGE = "Null characters are not allowed."
 SURROGATE_MESSAGE = "Unpaired surrogate characters are not allowed: send valid Unicode text."
 NOT_JSON = "The body is not valid JSON: {error}."
+NOT_AN_OBJECT = 'Send a JSON object: {"field": value, ...}.'
 NOT_A_NUMBER = "NaN and Infinity are not JSON numbers."
 
 

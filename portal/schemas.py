@@ -25,7 +25,14 @@ def _constraints(field) -> list:
     """Pydantic metadata for a plain field: its length bound, and its range checked by the
     model's own validators (so the message is the model's) and documented in the schema."""
     if isinstance(field, models.CharField | models.TextField):
-        return [Field(max_length=field.max_length or MAX_TEXT)]
+        documented: dict[str, Any] = {}
+        if field.choices:
+            documented["enum"] = [value for value, _label in field.flatchoices]
+        if not field.blank:
+            documented["minLength"] = 1  # checked by the model: "This field cannot be blank."
+        return [
+            Field(max_length=field.max_length or MAX_TEXT, json_schema_extra=documented or None)
+        ]
     if not isinstance(field, models.IntegerField | models.DecimalField | models.FloatField):
         return []
     bounds: dict[str, Any] = {}
@@ -47,7 +54,9 @@ def _constraints(field) -> list:
 def _python_type(field, references, json_types):
     if field.name in references:
         key = Annotated[str, Field(max_length=MAX_REFERENCE)]
-        return list[key] if field.many_to_many else key
+        if field.many_to_many or field.null:
+            return list[key] if field.many_to_many else key
+        return Annotated[key, Field(json_schema_extra={"minLength": 1})]  # a required row
     if field.name in json_types:
         return json_types[field.name]
     if isinstance(field, models.BooleanField):

@@ -183,7 +183,10 @@ EndpointIn = input_schema(
     json_types={"zones": ZONES},
     extra={
         # Omitted: told by the kind (PAI-EAS) or the URL's path (/api/v1: dashscope), else openai.
-        "api_style": (str | None, Field(None, max_length=20)),
+        "api_style": (
+            str | None,
+            Field(None, max_length=20, json_schema_extra={"enum": [*ApiStyle.values, None]}),
+        ),
         # Write-only: a PAI-EAS service's token, stored encrypted.
         "eas_token": (str | None, Field(None, max_length=20_000)),
     },

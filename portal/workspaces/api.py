@@ -17,6 +17,7 @@ from portal.schemas import input_schema
 
 from . import services
 from .access import get_workspace_for_user
+from .choices import Currency
 from .models import ApiKey, Region, Workspace
 
 router = Router(tags=["workspaces"])
@@ -28,7 +29,12 @@ WorkspaceIn = input_schema(
     _FIELDS,
     references=("region",),
     # Omitted: the region's own currency (CNY in the mainland, USD elsewhere).
-    extra={"currency": (str | None, Field(None, max_length=3))},
+    extra={
+        "currency": (
+            str | None,
+            Field(None, max_length=3, json_schema_extra={"enum": [*Currency.values, None]}),
+        )
+    },
 )
 
 

@@ -187,15 +187,18 @@ def test_a_malformed_token_is_a_401_without_a_query(
         ('{"name": "x", "monthly_budget": Infinity}', "NaN and Infinity"),
         ('{"name": "x", "monthly_budget": 1e999}', "too large a number"),
         (b"\xff\xfe{}", "not valid JSON"),
+        ('"a string"', "Send a JSON object"),
+        ("[]", "Send a JSON object"),
     ],
 )
-def test_a_body_that_is_not_strict_json_is_a_400(world, client, api_client, body, words):
+def test_a_body_that_is_not_a_strict_json_object_is_a_400(world, client, api_client, body, words):
     api = api_client(world["admin"])
-    response = client.post(
-        "/api/v1/workspaces", body, content_type="application/json", **api.headers
-    )
-    assert response.status_code == 400
-    assert words in " ".join(response.json()["errors"]["__all__"])
+    for method, path in [("post", "/api/v1/workspaces"), ("patch", "/api/v1/vpcs/vpc-bjtest01")]:
+        response = getattr(client, method)(
+            path, body, content_type="application/json", **api.headers
+        )
+        assert response.status_code == 400  # a string is not an empty PATCH
+        assert words in " ".join(response.json()["errors"]["__all__"])
 
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
