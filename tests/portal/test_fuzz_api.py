@@ -16,12 +16,10 @@ Path parameters and the natural keys in bodies are sometimes replaced by rows th
 the fuzzer gets past "not found" into the rules.
 """
 
-import hashlib
 from collections import Counter
 
 import pytest
 import schemathesis
-from django.apps import apps
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -37,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from portal.accounts.models import ApiToken
 from tests.conftest import random_key
+from tests.snapshot import database_state
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -51,23 +50,6 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-IGNORED_FIELDS = {("accounts", "apitoken"): {"last_used_at"}}  # touched by every call
-
-
-def database_state() -> str:
-    """A digest of every row of the project's tables (and so of the audit log)."""
-    digest = hashlib.sha256()
-    for model in apps.get_models():
-        meta = model._meta
-        if not meta.app_label.startswith(
-            ("accounts", "audit", "workspaces", "costs", "network", "probes")
-        ):
-            continue
-        skip = IGNORED_FIELDS.get((meta.app_label, meta.model_name), set())
-        fields = [f.attname for f in meta.concrete_fields if f.attname not in skip]
-        for row in model.objects.order_by("pk").values_list(*fields):
-            digest.update(repr((meta.label, row)).encode())
-    return digest.hexdigest()
 
 
 @pytest.fixture
