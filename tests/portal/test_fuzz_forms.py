@@ -240,11 +240,6 @@ def _context(response) -> dict:
     return merged
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(admin, ops, lead_a, lead_b, workspace_a, workspace_b, make_vpc, make_endpoint):
     from endpoints.probes.models import ProbeRun

@@ -264,12 +264,6 @@ def test_the_enumeration_sees_the_api_operations_as_url_patterns_too():
 # -- the matrix --------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Five personas a test: the default hasher would spend seconds on their passwords.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(admin, ops, lead_a, lead_b, workspace_a, workspace_b, make_vpc, make_endpoint):
     vpc = make_vpc()

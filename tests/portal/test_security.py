@@ -244,3 +244,14 @@ def test_a_403_is_logged_once_without_a_traceback(client_for, api_client, lead_a
     assert len(records) == 1, [r.getMessage() for r in records]
     assert records[0].getMessage().startswith("Forbidden")
     assert records[0].exc_info is None and not records[0].exc_text
+
+
+def test_a_csrf_failure_is_a_page_of_the_portal_without_inline_style(admin, ops):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(ops)
+    response = client.post("/profile/tokens/", {"name": "ci"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This form can no longer be sent" in html and not inline_code(html)
