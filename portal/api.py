@@ -31,8 +31,9 @@ _PARSED = "_portal_json_body"
 
 def check_input(request) -> None:
     """Refuse a query string or JSON body holding text no field may store (a NUL, a lone
-    surrogate) or a body that is not a strict JSON object, with a 400 naming the field. Called once the
-    caller's role is known to be allowed, so a forbidden caller still gets its 403 first."""
+    surrogate), or a body that is not a strict JSON object, with a 400 naming the field.
+    Called once the caller's role is known to be allowed, so a forbidden caller still gets
+    its 403 first."""
     problems = inputs.querydict_problems(request.GET)
     if request.method in BODY_METHODS and request.body:
         try:

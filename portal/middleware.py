@@ -71,15 +71,10 @@ class RefuseUnsafeTextMiddleware:
     def __call__(self, request):
         if "\x00" in request.path_info:
             raise Http404("No such page.")
-        headers = [
-            key
-            for key, value in request.META.items()
-            if key.startswith("HTTP_") and isinstance(value, str) and inputs.text_problem(value)
-        ]
-        if headers:
-            return _bad_request(
-                [f"The {headers[0][5:].replace('_', '-').title()} header: {inputs.NUL_MESSAGE}"]
-            )
+        for key, value in request.META.items():
+            problem = inputs.text_problem(value) if isinstance(value, str) else None
+            if key.startswith("HTTP_") and problem:
+                return _bad_request([f"The {key[5:].replace('_', '-').title()} header: {problem}"])
         if not request.path.startswith(API_PREFIX):
             problems = inputs.querydict_problems(request.GET)
             if problems:
