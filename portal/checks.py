@@ -68,6 +68,16 @@ def check_deploy_secrets(app_configs, **kwargs):
                 id="portal.W002",
             )
         )
+    if not settings.PORTAL_PROBE_ALLOWED_NETWORKS:
+        problems.append(
+            Warning(
+                "PORTAL_PROBE_ALLOWED_NETWORKS is not set, so probes may connect to any private, "
+                "shared or public address: the portal's own network (its database, Redis) too.",
+                hint="Set it to your VPCs' CIDR blocks plus what public endpoints need (comma-"
+                "separated, e.g. 10.1.0.0/16,10.2.0.0/16), leaving out the portal's own network.",
+                id="portal.W004",
+            )
+        )
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         problems.append(
             Warning(

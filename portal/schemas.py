@@ -5,7 +5,8 @@ trail records it, and `input_schema`/`output_schema` build the API's pydantic sc
 it: each Django field gives its type, its bounds (max_length, the validators' minimum and
 maximum, so the OpenAPI document carries them), its default and its description. Related
 rows travel by a natural key (a region's code, a VPC's ID, a workspace's slug), named in
-`references`; JSON fields say their shape in `json_types`.
+`references`; JSON fields say their shape (with its bounds) in `json_types`. Every string,
+number and list of an input schema has an upper bound.
 """
 
 from typing import Annotated, Any
@@ -16,13 +17,22 @@ from ninja import Schema
 from pydantic import Field, create_model
 
 MAX_TEXT = 10_000  # a TextField without max_length still gets a bound
+MAX_REFERENCE = 100  # a natural key (region code, VPC ID, slug, model name) is shorter
+MAX_REFERENCES = 100  # rows in a many-to-many list
 
 
 def _constraints(field) -> list:
     """Pydantic metadata for a plain field: its length bound, and its range checked by the
     model's own validators (so the message is the model's) and documented in the schema."""
     if isinstance(field, models.CharField | models.TextField):
-        return [Field(max_length=field.max_length or MAX_TEXT)]
+        documented: dict[str, Any] = {}
+        if field.choices:
+            documented["enum"] = [value for value, _label in field.flatchoices]
+        if not field.blank:
+            documented["minLength"] = 1  # checked by the model: "This field cannot be blank."
+        return [
+            Field(max_length=field.max_length or MAX_TEXT, json_schema_extra=documented or None)
+        ]
     if not isinstance(field, models.IntegerField | models.DecimalField | models.FloatField):
         return []
     bounds: dict[str, Any] = {}
@@ -43,7 +53,10 @@ def _constraints(field) -> list:
 
 def _python_type(field, references, json_types):
     if field.name in references:
-        return list[str] if field.many_to_many else str
+        key = Annotated[str, Field(max_length=MAX_REFERENCE)]
+        if field.many_to_many or field.null:
+            return list[key] if field.many_to_many else key
+        return Annotated[key, Field(json_schema_extra={"minLength": 1})]  # a required row
     if field.name in json_types:
         return json_types[field.name]
     if isinstance(field, models.BooleanField):
@@ -93,7 +106,7 @@ def _definition(model, name, references, json_types, *, for_input: bool):
         if constraints:
             python_type = Annotated[python_type, *constraints]
     if for_input and field.many_to_many:
-        python_type = Annotated[python_type, Field(max_length=100)]
+        python_type = Annotated[python_type, Field(max_length=MAX_REFERENCES)]
     annotation = python_type | None if nullable else python_type
     description = str(field.help_text) or None
     if not for_input:

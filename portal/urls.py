@@ -17,6 +17,8 @@ from .api import api
 for router in (workspaces_api, network_api, probes_api, agents_api, status_api, alerts_api):
     api.add_router("/", router)
 
+handler400 = "portal.errors.bad_request"  # a body over the upload limit is a 413
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -11,6 +11,14 @@
     ];
   });
 
+  // A filter form keeps the list's current sort (the column links change it in the URL).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-keep-sort")) return;
+    var sort = new URLSearchParams(location.search).get("sort") || form.getAttribute("data-keep-sort");
+    if (sort) event.detail.parameters.set("sort", sort);
+  });
+
   // A failed htmx request says so instead of doing nothing.
   document.addEventListener("htmx:responseError", function (event) {
     var box = document.getElementById("messages");
@@ -54,4 +62,22 @@
   }
   window.addEventListener("load", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+
+  // Bars: <span data-width="42"> (a percentage). Set through the CSSOM, which the
+  // Content-Security-Policy allows, where a style="" attribute would be refused.
+  function setWidths(root) {
+    root.querySelectorAll("[data-width]").forEach(function (bar) {
+      var value = parseFloat(bar.getAttribute("data-width"));
+      bar.style.width = (isFinite(value) ? Math.max(0, Math.min(100, value)) : 0) + "%";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { setWidths(document); });
+  document.addEventListener("htmx:load", function (event) { setWidths(event.target); });
+
+  // <select data-autosubmit>: submit its form on change (instead of an inline onchange).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-autosubmit]") && event.target.form) {
+      event.target.form.requestSubmit ? event.target.form.requestSubmit() : event.target.form.submit();
+    }
+  });
 })();

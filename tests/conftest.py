@@ -45,6 +45,8 @@ def _test_settings(request):
     settings = request.getfixturevalue("settings")
     # Probes in tests reach loopback only (the environment above covers worker subprocesses).
     settings.PORTAL_PROBE_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    # Personas' passwords: the default hasher spends ~0.2 s on each, several per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests run with DEBUG off but without collectstatic: serve static files from the finders.
     settings.STORAGES = {
         **settings.STORAGES,

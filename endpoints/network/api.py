@@ -6,11 +6,12 @@ through `services`, so the API refuses exactly what the forms refuse.
 """
 
 from datetime import datetime
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from ninja import Field, PatchDict, Router, Schema, Status
+from ninja import Field, PatchDict, Query, Router, Schema, Status
 
 from endpoints.engine.routes import style_from_path
 from portal.api import requires
@@ -21,9 +22,11 @@ from portal.workspaces.models import CatalogModel, Region, Workspace
 
 from . import services
 from .access import get_endpoint_for_user
-from .choices import EAS_KINDS, ApiStyle, Kind
-from .filters import filter_endpoints
-from .models import Endpoint, Vpc
+from .choices import EAS_KINDS, ApiStyle, Diagnosis, Kind
+from .choices import Status as EndpointStatus
+from .filters import clean_filters, filter_endpoints
+from .models import MAX_HOST_OVERRIDES, Endpoint, Vpc
+from .rules import MAX_ZONES
 from .signals import describe_endpoints
 from .snippets import snippets_for
 
@@ -39,9 +42,13 @@ REFERENCES = {
     "workspace": (Workspace, "slug", "workspace"),
     "check_model": (CatalogModel, "name", "check model"),
 }
+ZONES = Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=MAX_ZONES)]
 JSON_TYPES = {
-    "zones": list[str],
-    "host_overrides": dict[str, str],
+    "zones": ZONES,
+    "host_overrides": Annotated[
+        dict[Annotated[str, Field(max_length=253)], Annotated[str, Field(max_length=1000)]],
+        Field(max_length=MAX_HOST_OVERRIDES),
+    ],
 }
 
 
@@ -175,10 +182,13 @@ EndpointIn = input_schema(
     "EndpointIn",
     Endpoint.EDITABLE_FIELDS,
     references=REFERENCES,
-    json_types={"zones": list[str]},
+    json_types={"zones": ZONES},
     extra={
         # Omitted: told by the kind (PAI-EAS) or the URL's path (/api/v1: dashscope), else openai.
-        "api_style": (str | None, Field(None, max_length=20)),
+        "api_style": (
+            str | None,
+            Field(None, max_length=20, json_schema_extra={"enum": [*ApiStyle.values, None]}),
+        ),
         # Write-only: a PAI-EAS service's token, stored encrypted.
         "eas_token": (str | None, Field(None, max_length=20_000)),
     },
@@ -316,10 +326,12 @@ def _related(queryset):
 class EndpointFilters(Schema):
     region: str | None = Field(None, max_length=40)
     vpc: str | None = Field(None, max_length=50)
-    kind: str | None = Field(None, max_length=30)
-    status: str | None = Field(None, max_length=10)
+    kind: str | None = Field(None, max_length=30, json_schema_extra={"enum": Kind.values})
+    status: str | None = Field(
+        None, max_length=10, json_schema_extra={"enum": EndpointStatus.values}
+    )
     workspace: str | None = Field(None, max_length=50)
-    diagnosis: str | None = Field(None, max_length=40)
+    diagnosis: str | None = Field(None, max_length=40, json_schema_extra={"enum": Diagnosis.values})
     q: str | None = Field(None, max_length=200)
     limit: int | None = Field(None, ge=1, le=10_000)
     offset: int = Field(0, ge=0, le=10_000_000)
@@ -331,35 +343,15 @@ class EndpointFilters(Schema):
     summary="Endpoints (filter by region, vpc, kind, status, workspace, diagnosis, q)",
     auth=requires(Perm.VIEW_ENDPOINTS),
 )
-def list_endpoints(
-    request,
-    region: str | None = None,
-    vpc: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    workspace: str | None = None,
-    diagnosis: str | None = None,
-    q: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-):
-    params = {
-        "region": region,
-        "vpc": vpc,
-        "kind": kind,
-        "status": status,
-        "workspace": workspace,
-        "diagnosis": diagnosis,
-        "q": q,
-    }
-    queryset = filter_endpoints(
-        Endpoint.objects.for_user(request.user), {k: v for k, v in params.items() if v}
-    )
+def list_endpoints(request, filters: Query[EndpointFilters]):
+    params, problems = clean_filters(filters.dict())
+    _raise(problems)  # ?status=bogus is a 400 with the reason, not an empty list
+    queryset = filter_endpoints(Endpoint.objects.for_user(request.user), params)
     queryset = _related(queryset).order_by("pk")
-    if limit is not None:
-        queryset = queryset[offset : offset + max(0, limit)]
-    elif offset:
-        queryset = queryset[offset:]
+    if filters.limit is not None:
+        queryset = queryset[filters.offset : filters.offset + filters.limit]
+    elif filters.offset:
+        queryset = queryset[filters.offset :]
     endpoints = list(queryset)
     extras = endpoint_extras(endpoints)
     return [endpoint_out(e, extras=extras.get(e.pk)) for e in endpoints]

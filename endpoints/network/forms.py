@@ -182,7 +182,12 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
         # Not `self.kind`: a template's form.kind finds the field form["kind"] first.
         chosen = kind or self.data.get("kind") or self.initial.get("kind") or self.instance.kind
         self.chosen_kind = chosen if chosen in Kind.values else None
-        visible = set(COMMON_FIELDS) | set(KIND_FIELDS.get(self.chosen_kind, []))
+        # No kind yet (or an unknown one): the page asks for the kind alone, so only it is checked.
+        visible = (
+            (set(COMMON_FIELDS) | set(KIND_FIELDS[self.chosen_kind]))
+            if self.chosen_kind
+            else {"kind"}
+        )
         for name in list(self.fields):
             if name not in visible:
                 del self.fields[name]
@@ -190,8 +195,8 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
         if "url" in self.fields and self.chosen_kind:
             self.fields["url"].help_text = f"Expected: {KIND_HOST_HINT[self.chosen_kind]}"
             self.fields["url"].widget.attrs.update({"spellcheck": "false", "class": "mono"})
-        region_qs = Region.objects.all()
-        self.fields["region"].queryset = region_qs
+        if "region" in self.fields:
+            self.fields["region"].queryset = Region.objects.all()
         if "service_region" in self.fields:
             self.fields["service_region"].queryset = Region.objects.filter(
                 code__in=["cn-beijing", "ap-southeast-1"]
@@ -267,6 +272,8 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
         return secret
 
     def _post_clean(self):
+        if not self.chosen_kind:
+            return  # the kind's own error says what to do first
         for name, empty in CLEARED_WHEN_HIDDEN.items():
             if name not in self.fields:
                 setattr(self.instance, name, empty)

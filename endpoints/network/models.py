@@ -38,6 +38,7 @@ MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 86_400  # a day: past that an endpoint is not monitored, and time math overflows
 MAX_LATENCY_THRESHOLD_MS = 600_000
 MAX_STREAK_THRESHOLD = 100  # results in a row before an incident opens or closes
+MAX_HOST_OVERRIDES = 100  # static records of one VPC: Private DNS zones hold a handful
 
 
 def cidr_problem(text: str) -> str | None:
@@ -137,6 +138,11 @@ class Vpc(models.Model):
             errors["resolver"] = [str(exc)]
         if not isinstance(self.host_overrides, dict):
             errors["host_overrides"] = ["Give overrides as name → address pairs."]
+        elif len(self.host_overrides) > MAX_HOST_OVERRIDES:
+            errors["host_overrides"] = [
+                f"{len(self.host_overrides):,} records: give at most {MAX_HOST_OVERRIDES} (the "
+                "names the probes resolve, not a whole zone file)."
+            ]
         else:
             for name, value in self.host_overrides.items():
                 problems = host_problems(str(name).lower())

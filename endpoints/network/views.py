@@ -18,7 +18,7 @@ from portal.workspaces.models import Region, Workspace
 from . import services
 from .access import get_endpoint_for_user, get_vpc_for_user
 from .choices import ApiStyle, Kind, Status
-from .filters import filter_endpoints
+from .filters import clean_filters, filter_endpoints
 from .forms import EndpointForm, VpcForm
 from .models import SEVERITY, Endpoint, Vpc
 
@@ -129,11 +129,12 @@ PAGE_SIZE = 50
 
 @require(Perm.VIEW_ENDPOINTS)
 def endpoint_list(request):
-    params = {
-        k: request.GET.get(k, "").strip()
-        for k in ("region", "vpc", "kind", "workspace", "status", "diagnosis", "q")
-    }
+    params, problems = clean_filters(request.GET)
+    ignored = [f"{' '.join(m)} The {name} filter was ignored." for name, m in problems.items()]
     sort = request.GET.get("sort", "name")
+    if sort not in SORTS:
+        ignored.append(f"'{sort[:60]}' is not a column to sort by; sorted by name.")
+        sort = "name"
     endpoints = filter_endpoints(Endpoint.objects.for_user(request.user), params)
     endpoints = endpoints.select_related("region", "vpc", "workspace").annotate(severity=SEVERITY)
     endpoints = endpoints.order_by(SORTS.get(sort, "name"), "pk")
@@ -141,6 +142,7 @@ def endpoint_list(request):
     context = {
         "page": page,
         "params": params,
+        "ignored": ignored,
         "sort": sort,
         "regions": Region.objects.all(),
         "vpcs": Vpc.objects.only("vpc_id", "name"),

@@ -1,5 +1,7 @@
 """JSON API of probing: an endpoint's stored results, and probing it now."""
 
+from typing import Annotated
+
 from ninja import Field, Router, Schema, Status
 
 from endpoints.network.access import get_endpoint_for_user
@@ -16,9 +18,8 @@ router = Router(tags=["probes"])
     summary="Stored probe results, newest first",
     auth=requires(Perm.VIEW_ENDPOINTS),
 )
-def list_probes(request, endpoint_id: int, limit: int = 20):
+def list_probes(request, endpoint_id: int, limit: Annotated[int, Field(ge=1, le=1000)] = 20):
     endpoint = get_endpoint_for_user(request.user, endpoint_id)
-    limit = max(1, min(limit, 1000))
     return [r.as_json() for r in endpoint.probe_results.all()[:limit]]
 
 

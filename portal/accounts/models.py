@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
@@ -42,6 +43,11 @@ class User(AbstractUser):
     @property
     def is_lead(self) -> bool:
         return self.role == Role.LEAD
+
+
+# What `ApiToken.issue` makes: "ap_", the prefix, then letters and digits. Anything else is
+# refused before a query (a NUL or a megabyte of header never reaches the database).
+TOKEN_FORMAT = re.compile(r"ap_[a-z0-9]{8}[A-Za-z0-9]{10,100}")
 
 
 class ApiTokenQuerySet(models.QuerySet):
@@ -98,7 +104,7 @@ class ApiToken(models.Model):
     @classmethod
     def authenticate(cls, plaintext: str):
         """The active token's user, or None. Touches last_used_at at most once a minute."""
-        if not plaintext.startswith("ap_") or len(plaintext) < 3 + cls.PREFIX_LENGTH + 10:
+        if not TOKEN_FORMAT.fullmatch(plaintext):
             return None
         prefix = plaintext[3 : 3 + cls.PREFIX_LENGTH]
         token = cls.objects.active().select_related("user").filter(prefix=prefix).first()

@@ -1,10 +1,12 @@
 """The landing redirect and the profile page with personal API tokens."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal import inputs
 from portal.roles import home_url_name
 
 from . import services
@@ -27,7 +29,7 @@ def profile(request):
 def token_create(request):
     name = request.POST.get("name", "").strip()
     tokens = request.user.api_tokens.all()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or inputs.text_problem(name):
         return render(
             request,
             "accounts/profile.html#token-section",
@@ -59,3 +61,17 @@ def token_revoke(request, pk):
             {"tokens": request.user.api_tokens.all()},
         )
     return redirect("profile")
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in of a locked (username, address) pair: the reason and
+    what to do, with 429 Too Many Requests."""
+    from axes.helpers import get_client_username, get_cool_off
+
+    cool_off = get_cool_off(request)
+    context = {
+        "username": get_client_username(request, credentials) or "",
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "minutes": round(cool_off.total_seconds() / 60) if cool_off else None,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)

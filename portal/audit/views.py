@@ -23,13 +23,18 @@ def audit_list(request):
     }
     if filters["actor"]:
         entries = entries.filter(actor_label=filters["actor"])
+    ignored = []
+    if filters["action"] and filters["action"] not in AuditEntry.Action.values:
+        ignored.append(
+            f"'{filters['action'][:60]}' is not an action; the action filter was ignored."
+        )
+        filters["action"] = ""
     if filters["action"]:
         entries = entries.filter(action=filters["action"])
     if filters["target_type"]:
         entries = entries.filter(target_type=filters["target_type"])
     if filters["q"]:
         entries = entries.filter(target_repr__icontains=filters["q"])
-    ignored = []
     for name, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
         if not filters[name]:
             continue

@@ -5,6 +5,7 @@ so the API refuses exactly what the pages refuse.
 """
 
 from datetime import datetime
+from typing import Annotated
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
@@ -16,6 +17,7 @@ from portal.schemas import input_schema
 
 from . import services
 from .access import get_workspace_for_user
+from .choices import Currency
 from .models import ApiKey, Region, Workspace
 
 router = Router(tags=["workspaces"])
@@ -27,7 +29,12 @@ WorkspaceIn = input_schema(
     _FIELDS,
     references=("region",),
     # Omitted: the region's own currency (CNY in the mainland, USD elsewhere).
-    extra={"currency": (str | None, Field(None, max_length=3))},
+    extra={
+        "currency": (
+            str | None,
+            Field(None, max_length=3, json_schema_extra={"enum": [*Currency.values, None]}),
+        )
+    },
 )
 
 
@@ -151,7 +158,7 @@ def revoke_key(request, slug: str, key_id: int):
 
 
 class ModelsBody(Schema):
-    models: list[str] = Field(..., max_length=500)
+    models: list[Annotated[str, Field(max_length=80)]] = Field(..., max_length=500)
 
 
 def _callable(workspace) -> dict:
