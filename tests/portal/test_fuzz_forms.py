@@ -108,6 +108,7 @@ VPC_FIELDS = {
     "resolver": one_of("100.100.2.136", "127.0.0.1:53", "dns.local"),
     "host_overrides": one_of("a.example = 10.200.0.5", "bad line", "x = not-an-address"),
     "connected_vpcs": one_of("{spare_vpc}", "{vpc}"),
+    "probed_by": one_of("central", "agents", "satellites"),
 }
 
 CHANNEL_FIELDS = {
@@ -389,3 +390,49 @@ def test_every_form_refuses_bad_input_cleanly(world, client_for, name):
             assert database_state() == before, f"{response.status_code}: refused, yet stored"
 
     submit()
+
+
+# Forms posted to a URL of their own, shown on another page (plain HTML forms there: the page
+# must still carry each input the view reads).
+SHOWN_ON = {
+    "token-create": "/profile/",
+    "workspace-key-add": "/workspaces/team-a/",
+    "workspace-member-add": "/workspaces/team-a/",
+    "vpc-agent-add": "/vpcs/{vpc}/agents/",
+    "incident-ack": "/incidents/{incident}/",
+}
+HAND_WRITTEN_INPUTS = {  # for the pages above: the inputs their views read
+    "token-create": ["name"],
+    "workspace-key-add": ["label", "secret"],
+    "workspace-member-add": ["username", "is_lead"],
+    "vpc-agent-add": ["name"],
+    "incident-ack": ["note"],
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n, f in FORMS.items() if f.method == "post" and f.submits],
+)
+def test_every_form_shows_each_of_its_fields(world, client_for, name):
+    """A field the template leaves out can only fail, and its error would be nowhere on the
+    page (the VPC form once hid 'Probed by', so a new VPC could not be saved)."""
+    path = SHOWN_ON.get(name, FORMS[name].path).format(**world)
+    response = client_for(None if name == "login" else world["admin"]).get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    forms = [
+        value
+        for key, value in _context(response).items()
+        if key.endswith("form") and hasattr(value, "fields") and hasattr(value, "add_prefix")
+    ]
+    assert forms or name in SHOWN_ON, f"{path} has no form in its context"
+    for form in forms:
+        for field_name, bound in form.fields.items():
+            if bound.widget.is_hidden or bound.disabled:
+                continue
+            assert f'name="{form.add_prefix(field_name)}"' in html, (
+                f"{path}: the form's '{field_name}' is not on the page"
+            )
+    for field_name in HAND_WRITTEN_INPUTS.get(name, []):
+        assert f'name="{field_name}"' in html, f"{path}: no input '{field_name}'"
