@@ -233,6 +233,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "endpoints.probes.tasks.prune_probe_results",
         "schedule": 3600.0,
     },
+    # Budget thresholds (80 %, 100 %, forecast): claimed once, sent to the alert channels.
+    "check-budgets": {
+        "task": "portal.costs.tasks.check_budgets",
+        "schedule": float(os.environ.get("PORTAL_BUDGET_CHECK_EVERY_S", "600")),
+    },
 }
 
 # Probing. Unset, production may probe private, shared (100.64/10) and public
@@ -247,6 +252,10 @@ PORTAL_PROBE_BATCH_SIZE = int(os.environ.get("PORTAL_PROBE_BATCH_SIZE", "50"))
 PORTAL_PROBE_CONCURRENCY = int(os.environ.get("PORTAL_PROBE_CONCURRENCY", "50"))
 PORTAL_PROBE_TIMEOUT_S = float(os.environ.get("PORTAL_PROBE_TIMEOUT_S", "10"))
 PORTAL_PROBE_RETENTION_DAYS = int(os.environ.get("PORTAL_PROBE_RETENTION_DAYS", "14"))
+
+# Costs: a workspace-month whose bill and metered estimate differ by this percentage of the
+# bill (or more) is highlighted on the reconciliation page.
+PORTAL_RECONCILE_THRESHOLD_PCT = os.environ.get("PORTAL_RECONCILE_THRESHOLD_PCT", "2")
 
 LOGGING = {
     "version": 1,

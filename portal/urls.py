@@ -6,11 +6,12 @@ from django.urls import include, path
 
 from endpoints.network.api import router as network_api
 from endpoints.probes.api import router as probes_api
+from portal.costs.api import router as costs_api
 from portal.workspaces.api import router as workspaces_api
 
 from .api import api
 
-for router in (workspaces_api, network_api, probes_api):
+for router in (workspaces_api, network_api, probes_api, costs_api):
     api.add_router("/", router)
 
 urlpatterns = [
