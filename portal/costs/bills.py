@@ -230,6 +230,8 @@ def decode(data: bytes) -> tuple[str, str]:
         candidates = [("utf-8-sig", "UTF-8")]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = [("utf-16", "UTF-16")]
+    elif b"\x00" in data:
+        raise BillError("The file contains NUL bytes: it is not a CSV text file.")
     else:
         candidates = [("utf-8", "UTF-8"), ("gb18030", "GB18030 (Chinese Windows)")]
     for codec, name in candidates:

@@ -103,6 +103,7 @@ def save_price(price: ModelPrice, *, actor, source: str = "web") -> tuple[ModelP
     try:
         with transaction.atomic():
             price.save()
+            price.refresh_from_db()  # the audit records what is stored (8 places)
     except IntegrityError:
         raise ValidationError(
             {
