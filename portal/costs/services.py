@@ -978,7 +978,11 @@ def check_budgets(today: date | None = None) -> dict:
         except IntegrityError:
             counts["taken"] += 1  # another checker claimed it first: it sends
             continue
-        responses = budget_threshold_crossed.send_robust(sender=BudgetAlert, alert=alert)
+        try:
+            responses = budget_threshold_crossed.send_robust(sender=BudgetAlert, alert=alert)
+        except Exception:  # the dispatch itself failed: nothing was confirmed
+            log.warning("Sending budget alert %s failed.", alert, exc_info=True)
+            responses = []
         for receiver, response in responses:
             if isinstance(response, Exception):
                 log.warning(
