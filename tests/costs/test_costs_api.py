@@ -126,7 +126,7 @@ def test_a_bad_price_is_a_400_naming_the_field(api_client, admin, db, change, fi
 
 
 @pytest.mark.parametrize("who, status", [("lead_a", 200), ("ops", 403)])
-def test_who_may_read_prices(request, api_client, who, status):
+def test_who_may_read_prices(request, db, api_client, who, status):
     assert api_client(request.getfixturevalue(who)).get("/api/v1/prices").status_code == status
 
 
