@@ -14,6 +14,7 @@ not recognised is mapped by the person importing (`mapping`).
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -303,6 +304,7 @@ def missing_fields(mapping: dict[str, str]) -> list[str]:
 # -- rows -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a bill repeats a few dozen days over 100,000s of rows
 def _day(text: str) -> date | None:
     match = DATE.match(text.strip())
     if not match:
@@ -313,6 +315,12 @@ def _day(text: str) -> date | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)
+def _unit(text: str) -> str:
+    return _key(text) or "tokens"
+
+
+@functools.lru_cache(maxsize=1024)
 def _side(amount_type: str, item: str) -> str:
     """ "input" or "output" for a token row, "" when the row says neither."""
     for text in (amount_type.lower(), item.lower()):
@@ -328,23 +336,33 @@ class _Reader:
 
     def __init__(self, header: list[str], mapping: dict[str, str]):
         position = {text: index for index, text in reversed(list(enumerate(header)))}
-        self.index = {name: position[text] for name, text in mapping.items() if text in position}
+        self.columns = [
+            (name, position[text]) for name, text in mapping.items() if text in position
+        ]
         self.unit_notes: Counter = Counter()
         self.side_notes = 0
         self.rounded = 0
+        self.seen: Counter = Counter()
 
-    def get(self, cells: list[str], name: str) -> str:
-        index = self.index.get(name)
-        if index is None or index >= len(cells):
-            return ""
-        return _cell(cells[index])
+    def values(self, cells: list[str]) -> dict[str, str]:
+        """The mapped cells of a row, read once (a bill has 100,000s of rows)."""
+        count = len(cells)
+        values = {}
+        for name, i in self.columns:
+            value = cells[i].strip() if i < count else ""
+            if value and value[0] in "='\t":
+                value = _cell(value)
+            values[name] = value
+        return values
 
     def read(self, number: int, cells: list[str]) -> BillRow | RowProblem | str:
         """The row, its problem, or a string: why it is skipped (not a Model Studio row)."""
-        product = self.get(cells, "product")
+        v = self.values(cells)
+        get = v.get
+        product = get("product", "")
         if product and not MODEL_STUDIO_PRODUCT.search(product):
             return f"not a Model Studio row (product: {product[:60]})"
-        day_text = self.get(cells, "date") or self.get(cells, "time")
+        day_text = get("date", "") or get("time", "")
         day = _day(day_text)
         if day is None:
             shown = day_text[:30] or "empty"
@@ -352,21 +370,26 @@ class _Reader:
                 number, f"the billing date ({shown}) is not a date such as 2025-12-16"
             )
         try:
-            amount = parse_amount(self.get(cells, "amount"))
+            amount = parse_amount(get("amount", ""))
         except ValidationError as exc:
             return RowProblem(number, exc.messages[0])
         if amount.as_tuple().exponent < -8:
             amount = amount.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN)
             self.rounded += 1
-        parts = [p.strip() for p in self.get(cells, "instance_id").split(";")]
-        at = next((i for i, p in enumerate(parts) if WORKSPACE_ID.match(p.lower())), None)
-        workspace_id = self.get(cells, "workspace_id").lower() or (
+        instance_id = get("instance_id", "")
+        parts = [p.strip() for p in instance_id.split(";")]
+        at = None
+        for index, part in enumerate(parts):
+            if part[:4].lower() == "llm-" and WORKSPACE_ID.match(part.lower()):
+                at = index
+                break
+        workspace_id = get("workspace_id", "").lower() or (
             parts[at].lower() if at is not None else ""
         )
         if not workspace_id:
             if amount == 0:
                 return "no workspace and nothing to pay"
-            instance = self.get(cells, "instance_id")[:80] or "empty"
+            instance = instance_id[:80] or "empty"
             return RowProblem(
                 number,
                 f"no workspace ID (llm-…) in the row (Instance ID: {instance}); "
@@ -375,27 +398,27 @@ class _Reader:
         if not WORKSPACE_ID.match(workspace_id):
             return RowProblem(number, f"'{workspace_id[:64]}' is not a workspace ID (llm-…)")
         after = parts[at + 1 :] if at is not None else []
-        model = self.get(cells, "model_name") or (after[0] if after else "")
+        model = get("model_name", "") or (after[0] if after else "")
         if not model:
             return RowProblem(number, "no model name in the row")
-        key_id = self.get(cells, "api_key_id")
+        key_id = get("api_key_id", "")
         if not key_id and at:
             # The bill-query page reads this first field as the billing type (text_token),
             # the 2025-12-16 notice as the API key ID: a billing type is not a key.
             first = parts[0]
             if first and not first.lower().endswith("token"):
                 key_id = first
-        amount_type = self.get(cells, "amount_type") or (after[1] if len(after) > 1 else "")
-        channel = self.get(cells, "channel") or (after[2] if len(after) > 2 else "")
-        tokens = self._tokens(number, cells, amount_type)
+        amount_type = get("amount_type", "") or (after[1] if len(after) > 1 else "")
+        channel = get("channel", "") or (after[2] if len(after) > 2 else "")
+        tokens = self._tokens(number, v, amount_type)
         if isinstance(tokens, RowProblem):
             return tokens
-        currency = self.get(cells, "currency").upper()
+        currency = get("currency", "").upper()
         if currency in ("RMB", "¥", "￥"):
             currency = "CNY"
         if currency and currency not in ("CNY", "USD"):
             return RowProblem(number, f"the currency '{currency[:10]}' is neither CNY nor USD")
-        return BillRow(
+        row = BillRow(
             number=number,
             day=day,
             workspace_id=workspace_id[:64],
@@ -408,26 +431,29 @@ class _Reader:
             amount=amount,
             currency=currency,
         )
+        row.identity = _identity(row, get("primary_key", ""), get("time", ""), self.seen)
+        return row
 
-    def _tokens(self, number, cells, amount_type) -> tuple[int, int] | RowProblem:
-        usage_text = self.get(cells, "usage")
+    def _tokens(self, number, v, amount_type) -> tuple[int, int] | RowProblem:
+        usage_text = v.get("usage", "")
         if not usage_text:
             return (0, 0)
         try:
             usage = parse_amount(usage_text, field="usage", allow_negative=False)
         except ValidationError as exc:
             return RowProblem(number, exc.messages[0])
-        unit = _key(self.get(cells, "usage_unit")) or "tokens"
+        unit_text = v.get("usage_unit", "")
+        unit = _unit(unit_text)
         factor = TOKEN_UNITS.get(unit)
         if factor is None:
-            self.unit_notes[self.get(cells, "usage_unit")[:30]] += 1
+            self.unit_notes[unit_text[:30]] += 1
             return (0, 0)
         tokens = int((usage * factor).to_integral_value(rounding=ROUND_HALF_EVEN))
         if tokens > MAX_TOKENS:
             return RowProblem(
                 number, f"the usage {usage_text[:30]} is more than {MAX_TOKENS:,} tokens"
             )
-        side = _side(amount_type, self.get(cells, "billable_item"))
+        side = _side(amount_type, v.get("billable_item", ""))
         if side == "":
             self.side_notes += 1
             return (0, 0)
@@ -466,15 +492,11 @@ def parse(data: bytes, mapping: dict[str, str] | None = None) -> ParsedBill:
     if not bill.readable:
         return bill
     reader = _Reader(header, chosen)
-    seen: Counter = Counter()
     for offset, cells in enumerate(table[header_at + 1 :], start=header_at + 2):
-        if not any(cell.strip() for cell in cells):
+        if not "".join(cells).strip():
             continue
         result = reader.read(offset, cells)
         if isinstance(result, BillRow):
-            result.identity = _identity(
-                result, reader.get(cells, "primary_key"), reader.get(cells, "time"), seen
-            )
             bill.rows.append(result)
         elif isinstance(result, RowProblem):
             bill.problems.append(result)
@@ -505,21 +527,10 @@ def _identity(row: BillRow, primary_key: str, time: str, seen: Counter) -> str:
     if primary_key:
         material = f"pk|{primary_key}"
     else:
-        content = "|".join(
-            str(v)
-            for v in (
-                row.day,
-                time,
-                row.workspace_id,
-                row.key_id,
-                row.model_name,
-                row.amount_type.lower(),
-                row.channel.lower(),
-                row.input_tokens,
-                row.output_tokens,
-                row.amount.normalize(),
-                row.currency,
-            )
+        content = (
+            f"{row.day}|{time}|{row.workspace_id}|{row.key_id}|{row.model_name}|"
+            f"{row.amount_type.lower()}|{row.channel.lower()}|{row.input_tokens}|"
+            f"{row.output_tokens}|{row.amount.normalize()}|{row.currency}"
         )
         seen[content] += 1
         material = f"{content}|{seen[content]}"

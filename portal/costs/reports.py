@@ -372,7 +372,8 @@ def workspace_breakdown(workspace: Workspace, start: date, end: date) -> Breakdo
         for name in ("cost", "input_tokens", "output_tokens", "requests"):
             entry[name] += row[name]
         entry["sources"].append(
-            Source(row["source"]).label + (" (superseded by the bill)" if row["superseded_rows"] else "")
+            Source(row["source"]).label
+            + (" (superseded by the bill)" if row["superseded_rows"] else "")
         )
     totals = _safe(
         lambda: usage.aggregate(

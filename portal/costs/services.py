@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -746,13 +746,18 @@ def confirm_bill_import(bill_import: BillImport, *, actor, enqueue, source: str 
     """Queue the import (all or nothing, in a worker). `enqueue(id)` sends the task; False
     when the bill cannot be imported as it is (the preview says why) or is already queued."""
     with transaction.atomic():
-        prepared = _refresh_preview(bill_import)
-        BillImport.objects.filter(pk=bill_import.pk).update(preview=bill_import.preview)
-        if not (prepared.ready and prepared.new):
+        # The stored preview decides (the worker reads the file again and skips whatever
+        # another import brought meanwhile, so a stale preview cannot double-count).
+        if not bill_import.can_confirm:
             return False
         queued = BillImport.objects.filter(
             pk=bill_import.pk, status=BillImport.Status.PREVIEW
-        ).update(status=BillImport.Status.QUEUED, total=len(prepared.new), done=0, error="")
+        ).update(
+            status=BillImport.Status.QUEUED,
+            total=bill_import.preview["new_rows"],
+            done=0,
+            error="",
+        )
         if not queued:
             return False  # a second click, or another admin, queued it already
         trail.record(
@@ -796,27 +801,7 @@ def run_bill_import(import_id) -> BillImport | None:
         for start in range(0, len(rows), STAGE_CHUNK):
             chunk = rows[start : start + STAGE_CHUNK]
             with transaction.atomic():
-                BillLine.objects.bulk_create(
-                    [
-                        BillLine(
-                            bill_import=bill_import,
-                            identity=row.identity,
-                            row_number=row.number,
-                            day=row.day,
-                            workspace=workspace,
-                            model_name=row.model_name,
-                            key_id=row.key_id,
-                            amount_type=row.amount_type,
-                            channel=row.channel,
-                            input_tokens=row.input_tokens,
-                            output_tokens=row.output_tokens,
-                            amount=row.amount,
-                            currency=row.currency,
-                        )
-                        for row, workspace in chunk
-                    ],
-                    batch_size=1000,
-                )
+                _stage(bill_import, chunk)
                 BillImport.objects.filter(pk=import_id).update(done=start + len(chunk))
         _finish_bill_import(bill_import, prepared)
     except Exception as exc:
@@ -833,6 +818,65 @@ def run_bill_import(import_id) -> BillImport | None:
             finished_at=timezone.now(),
         )
     return BillImport.objects.get(pk=import_id)
+
+
+_STAGED_COLUMNS = (
+    "bill_import",
+    "identity",
+    "live",
+    "row_number",
+    "day",
+    "workspace",
+    "model_name",
+    "key_id",
+    "amount_type",
+    "channel",
+    "input_tokens",
+    "output_tokens",
+    "amount",
+    "currency",
+)
+
+
+def _stage(bill_import: BillImport, chunk) -> None:
+    """Write bill lines (not live yet) with one executemany: the ORM's bulk_create spends
+    ~100 µs a row preparing values, which a 100,000-row bill would feel."""
+    fields = [BillLine._meta.get_field(name) for name in _STAGED_COLUMNS]
+    quote = connection.ops.quote_name
+    # Built from the model's own (quoted) names; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(BillLine._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    import_id = fields[0].get_db_prep_value(bill_import.pk, connection)
+    amount = BillLine._meta.get_field("amount")
+    days = {}
+    params = []
+    for row, workspace in chunk:
+        day = days.get(row.day)
+        if day is None:
+            day = days[row.day] = connection.ops.adapt_datefield_value(row.day)
+        params.append(
+            (
+                import_id,
+                row.identity,
+                False,
+                row.number,
+                day,
+                workspace.pk,
+                row.model_name,
+                row.key_id,
+                row.amount_type,
+                row.channel,
+                row.input_tokens,
+                row.output_tokens,
+                amount.get_db_prep_value(row.amount, connection),
+                row.currency,
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 @transaction.atomic

@@ -61,12 +61,22 @@ def test_a_lead_of_a_gets_404_or_403_for_b_on_every_page_and_export(
     assert b"7.77" not in response.content and b"7,777,777" not in response.content
 
 
-def test_a_lead_of_a_gets_404_or_403_for_b_on_every_api_route(api_client, lead_a, world, workspace_b):
+def test_a_lead_of_a_gets_404_or_403_for_b_on_every_api_route(
+    api_client, lead_a, world, workspace_b
+):
     api = api_client(lead_a)
-    assert api.get("/api/v1/costs", start="2026-03-01", end="2026-03-31", workspace="team-b").status_code == 404
+    assert (
+        api.get(
+            "/api/v1/costs", start="2026-03-01", end="2026-03-31", workspace="team-b"
+        ).status_code
+        == 404
+    )
     row = usage_row(workspace_b, date(2026, 3, 3), tokens_in=1)
     assert api.post("/api/v1/usage", [row]).status_code == 403
-    assert api.post("/api/v1/prices", {"model": "qwen-plus", "region": "ap-southeast-1"}).status_code == 403
+    assert (
+        api.post("/api/v1/prices", {"model": "qwen-plus", "region": "ap-southeast-1"}).status_code
+        == 403
+    )
     everything = api.get("/api/v1/costs", start="2026-03-01", end="2026-03-31")
     assert [w["slug"] for w in everything.json()["workspaces"]] == ["team-a"]
     assert everything.json()["totals"]["USD"] == "0.000000"
@@ -76,8 +86,13 @@ def test_a_lead_of_a_gets_404_or_403_for_b_on_every_api_route(api_client, lead_a
 
 def test_the_unfiltered_pages_of_a_lead_show_none_of_b(client_for, lead_a, world):
     client = client_for(lead_a)
-    for path in (f"/costs/?{MARCH}", f"/costs/?{MARCH}&format=csv", f"/costs/?{MARCH}&format=csv&table=models",
-                 "/costs/reconciliation/?month=2026-03", "/costs/reconciliation/?month=2026-03&format=csv"):
+    for path in (
+        f"/costs/?{MARCH}",
+        f"/costs/?{MARCH}&format=csv",
+        f"/costs/?{MARCH}&format=csv&table=models",
+        "/costs/reconciliation/?month=2026-03",
+        "/costs/reconciliation/?month=2026-03&format=csv",
+    ):
         response = client.get(path)
         assert response.status_code == 200
         assert b"Team B" not in response.content and b"team-b" not in response.content, path
@@ -99,7 +114,14 @@ def test_ops_see_no_costs(client_for, ops, workspace_a, path):
     assert client_for(ops).get(path).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/api/v1/costs?start=2026-03-01&end=2026-03-31", "/api/v1/prices", "/api/v1/costs/reconciliation?month=2026-03"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/costs?start=2026-03-01&end=2026-03-31",
+        "/api/v1/prices",
+        "/api/v1/costs/reconciliation?month=2026-03",
+    ],
+)
 def test_ops_get_no_costs_from_the_api(api_client, ops, path):
     base, _, query = path.partition("?")
     params = dict(p.split("=") for p in query.split("&")) if query else {}

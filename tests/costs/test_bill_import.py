@@ -16,8 +16,16 @@ def ledger():
     """Everything the split counts, as comparable tuples."""
     return sorted(
         UsageRecord.objects.values_list(
-            "workspace_id", "day", "source", "model_name", "key_id", "cost", "input_tokens",
-            "output_tokens", "requests", "superseded",
+            "workspace_id",
+            "day",
+            "source",
+            "model_name",
+            "key_id",
+            "cost",
+            "input_tokens",
+            "output_tokens",
+            "requests",
+            "superseded",
         )
     )
 
@@ -26,10 +34,29 @@ def ledger():
 def march_bill(workspace_a, workspace_b):
     return bill_csv(
         [
-            bill_row(workspace_a, day="2026-03-02", side="input_token", usage="1000000", amount="0.80"),
-            bill_row(workspace_a, day="2026-03-02", side="output_token", usage="500000", amount="1.00"),
-            bill_row(workspace_a, day="2026-03-03", model="qwen-max", side="output_token", usage="1000", amount="0.0096", key_id=""),
-            bill_row(workspace_b, day="2026-03-02", side="input_token", usage="2000000", amount="0.80", key_id="555"),
+            bill_row(
+                workspace_a, day="2026-03-02", side="input_token", usage="1000000", amount="0.80"
+            ),
+            bill_row(
+                workspace_a, day="2026-03-02", side="output_token", usage="500000", amount="1.00"
+            ),
+            bill_row(
+                workspace_a,
+                day="2026-03-03",
+                model="qwen-max",
+                side="output_token",
+                usage="1000",
+                amount="0.0096",
+                key_id="",
+            ),
+            bill_row(
+                workspace_b,
+                day="2026-03-02",
+                side="input_token",
+                usage="2000000",
+                amount="0.80",
+                key_id="555",
+            ),
         ]
     )
 
@@ -41,11 +68,17 @@ def test_the_preview_counts_rows_and_totals_each_workspace(march_bill, workspace
     assert p["ready"] and bill_import.can_confirm
     assert p["currency_totals"] == {"CNY": "1.8096", "USD": "0.80"}
     team_a = next(t for t in p["totals"] if t["slug"] == "team-a")
-    assert (team_a["rows"], team_a["input_tokens"], team_a["output_tokens"]) == (3, 1_000_000, 501_000)
+    assert (team_a["rows"], team_a["input_tokens"], team_a["output_tokens"]) == (
+        3,
+        1_000_000,
+        501_000,
+    )
     assert UsageRecord.objects.count() == 0  # a preview imports nothing
 
 
-def test_every_row_that_does_not_map_is_listed_and_nothing_can_be_imported(workspace_a, workspace_b):
+def test_every_row_that_does_not_map_is_listed_and_nothing_can_be_imported(
+    workspace_a, workspace_b
+):
     content = bill_csv(
         [
             bill_row(workspace_a, amount="1.00"),
@@ -70,14 +103,20 @@ def test_an_import_rolls_the_rows_up_by_day_and_the_bill_supersedes_metered_days
     march_bill, workspace_a, workspace_b, ingest, import_bill
 ):
     ingest(
-        usage_row(workspace_a, date(2026, 3, 2), tokens_in=900_000, tokens_out=400_000, requests=40),
+        usage_row(
+            workspace_a, date(2026, 3, 2), tokens_in=900_000, tokens_out=400_000, requests=40
+        ),
         usage_row(workspace_a, date(2026, 3, 9), tokens_in=100_000, requests=5),
     )
     bill_import = import_bill(march_bill)
     assert bill_import.status == "done" and bill_import.imported_rows == 4
     assert bill_import.content == b""  # imported: the lines hold what counts
-    bill_a = UsageRecord.objects.filter(workspace=workspace_a, source="bill").order_by("day", "model_name")
-    assert [(r.day.day, r.model_name, r.cost, r.input_tokens, r.output_tokens, r.key_id) for r in bill_a] == [
+    bill_a = UsageRecord.objects.filter(workspace=workspace_a, source="bill").order_by(
+        "day", "model_name"
+    )
+    assert [
+        (r.day.day, r.model_name, r.cost, r.input_tokens, r.output_tokens, r.key_id) for r in bill_a
+    ] == [
         (2, "qwen-plus", Decimal("1.8"), 1_000_000, 500_000, "1234567"),
         (3, "qwen-max", Decimal("0.0096"), 0, 1000, ""),
     ]
@@ -98,7 +137,10 @@ def test_importing_the_same_file_again_changes_nothing(march_bill, import_bill):
 def test_the_same_rows_in_another_layout_or_an_overlapping_file_are_not_counted_twice(
     workspace_a, import_bill
 ):
-    first = [bill_row(workspace_a, day="2026-03-02", amount="1.00"), bill_row(workspace_a, day="2026-03-03", amount="2.00")]
+    first = [
+        bill_row(workspace_a, day="2026-03-02", amount="1.00"),
+        bill_row(workspace_a, day="2026-03-03", amount="2.00"),
+    ]
     import_bill(bill_csv(first))
     overlapping = [*first, bill_row(workspace_a, day="2026-03-04", amount="4.00")]
     bill_import = import_bill(bill_csv(overlapping, layout="fields", lang="zh"))
@@ -140,8 +182,14 @@ def test_rows_staged_by_a_worker_that_died_count_nowhere_and_a_rerun_replaces_th
     services.confirm_bill_import(bill_import, actor=None, enqueue=queue.append)
     BillImport.objects.filter(pk=bill_import.pk).update(status="importing", done=2)
     BillLine.objects.create(  # what a dying worker left behind
-        bill_import=bill_import, identity="x" * 32, row_number=2, day=date(2026, 3, 2),
-        workspace=workspace_a, model_name="qwen-plus", amount=Decimal("99"), currency="CNY",
+        bill_import=bill_import,
+        identity="x" * 32,
+        row_number=2,
+        day=date(2026, 3, 2),
+        workspace=workspace_a,
+        model_name="qwen-plus",
+        amount=Decimal("99"),
+        currency="CNY",
     )
     body = api_client(admin).get("/api/v1/costs", start="2026-03-01", end="2026-03-31").json()
     assert body["totals"]["CNY"] == "0.000000"
@@ -157,7 +205,9 @@ def test_a_redelivered_task_of_a_finished_import_does_nothing(march_bill, import
     assert ledger() == before
 
 
-def test_bill_rows_map_to_stored_keys_by_their_model_studio_key_id(march_bill, workspace_a, import_bill):
+def test_bill_rows_map_to_stored_keys_by_their_model_studio_key_id(
+    march_bill, workspace_a, import_bill
+):
     from portal.costs.reports import workspace_breakdown
     from portal.workspaces import services as workspace_services
 
@@ -166,7 +216,10 @@ def test_bill_rows_map_to_stored_keys_by_their_model_studio_key_id(march_bill, w
     import_bill(march_bill)
     breakdown = workspace_breakdown(workspace_a, date(2026, 3, 1), date(2026, 3, 31))
     keys = {row["key"]: row["cost"] for row in breakdown.by_key}
-    assert keys == {key.fingerprint: Decimal("1.8"), "no key (console calls or probes)": Decimal("0.0096")}
+    assert keys == {
+        key.fingerprint: Decimal("1.8"),
+        "no key (console calls or probes)": Decimal("0.0096"),
+    }
 
 
 def test_unlinked_key_ids_are_noted_in_the_preview(march_bill):
@@ -183,7 +236,13 @@ def test_mapping_an_unknown_header_makes_the_file_importable(workspace_a, import
     assert bill_import.preview["missing"] == ["date", "amount", "workspace_id"]
     assert not bill_import.can_confirm
     bill_import = import_bill(
-        content, mapping={"date": "Day", "workspace_id": "Workspace", "model_name": "Model", "amount": "Money"}
+        content,
+        mapping={
+            "date": "Day",
+            "workspace_id": "Workspace",
+            "model_name": "Model",
+            "amount": "Money",
+        },
     )
     assert bill_import.status == "done"
     assert UsageRecord.objects.get(source="bill").cost == Decimal("2.5")
@@ -200,8 +259,19 @@ def test_a_mapping_to_a_column_the_file_lacks_is_refused(march_bill):
 
 def test_sums_of_many_bill_rows_are_exact_to_the_last_place(workspace_a, import_bill):
     # 3,000 rows of 0.1 and 3,000 of 0.00000001: a floating-point sum would not give these.
-    rows = [bill_row(workspace_a, day="2026-03-07", amount="0.1", usage=str(n + 1)) for n in range(3000)]
-    rows += [bill_row(workspace_a, day="2026-03-07", amount="0.00000001", usage=str(n + 1), side="output_token") for n in range(3000)]
+    rows = [
+        bill_row(workspace_a, day="2026-03-07", amount="0.1", usage=str(n + 1)) for n in range(3000)
+    ]
+    rows += [
+        bill_row(
+            workspace_a,
+            day="2026-03-07",
+            amount="0.00000001",
+            usage=str(n + 1),
+            side="output_token",
+        )
+        for n in range(3000)
+    ]
     import_bill(bill_csv(rows))
     record = UsageRecord.objects.get(source="bill")
     assert record.cost == Decimal("300.00003")

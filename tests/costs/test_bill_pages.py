@@ -16,12 +16,20 @@ def upload(client, content, name="bill.csv"):
 
 def test_an_upload_shows_its_preview_and_imports_nothing(client_for, admin, workspace_a):
     client = client_for(admin)
-    response = upload(client, bill_csv([bill_row(workspace_a, amount="1.25"), bill_row("llm-elsewhere0001", amount="2")], lang="zh"))
+    response = upload(
+        client,
+        bill_csv(
+            [bill_row(workspace_a, amount="1.25"), bill_row("llm-elsewhere0001", amount="2")],
+            lang="zh",
+        ),
+    )
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "Rows that do not map (1)" in page and "llm-elsewhere0001 is not registered" in page
     assert "Every row must map first" in page
-    assert re.search(r'<button class="btn btn-primary" type="submit" disabled>Import</button>', page)
+    assert re.search(
+        r'<button class="btn btn-primary" type="submit" disabled>Import</button>', page
+    )
     assert UsageRecord.objects.count() == 0
 
 
@@ -39,17 +47,24 @@ def test_a_file_that_maps_can_be_confirmed_and_says_when_the_queue_is_down(
     assert bill_import.status == "preview" and UsageRecord.objects.count() == 0
 
 
-def test_unknown_columns_are_asked_for_then_the_preview_is_made_again(client_for, admin, workspace_a):
+def test_unknown_columns_are_asked_for_then_the_preview_is_made_again(
+    client_for, admin, workspace_a
+):
     client = client_for(admin)
     content = f"Day,Where,Money\n2026-03-01,1;{workspace_a.workspace_id};qwen-plus;input_token;api,1.10\n".encode()
     location = upload(client, content)["Location"]
     page = client.get(location).content.decode()
     assert "Say which column is which" in page and "Not recognised" in page
     bill_import = BillImport.objects.get()
-    client.post(f"/costs/bills/{bill_import.pk}/mapping/", {"date": "Day", "instance_id": "Where", "amount": "Money"})
+    client.post(
+        f"/costs/bills/{bill_import.pk}/mapping/",
+        {"date": "Day", "instance_id": "Where", "amount": "Money"},
+    )
     bill_import.refresh_from_db()
     assert bill_import.can_confirm and bill_import.preview["new_rows"] == 1
-    response = client.post(f"/costs/bills/{bill_import.pk}/mapping/", {"amount": "<script>"}, follow=True)
+    response = client.post(
+        f"/costs/bills/{bill_import.pk}/mapping/", {"amount": "<script>"}, follow=True
+    )
     assert "Choose columns the file has" in response.content.decode()
 
 
@@ -71,7 +86,9 @@ def test_strange_files_are_refused_next_to_the_field(client_for, admin, content,
 
 def test_a_file_over_50_mb_is_refused_before_it_is_read(client_for, admin):
     response = client_for(admin).post(
-        "/costs/bills/", data=b"x", content_type="multipart/form-data; boundary=x",
+        "/costs/bills/",
+        data=b"x",
+        content_type="multipart/form-data; boundary=x",
         CONTENT_LENGTH=str(bills.MAX_BYTES + 5 * 1024 * 1024),
     )
     assert response.status_code == 422 and "larger than 50 MB" in response.content.decode()
@@ -88,7 +105,10 @@ def test_the_unmapped_rows_download_lists_every_one(client_for, admin, workspace
     rows = [bill_row(f"llm-missing{n:05d}", amount="1") for n in range(1200)]
     upload(client, bill_csv(rows))
     bill_import = BillImport.objects.get()
-    assert len(bill_import.preview["problems"]) == 1000 and bill_import.preview["unmapped_rows"] == 1200
+    assert (
+        len(bill_import.preview["problems"]) == 1000
+        and bill_import.preview["unmapped_rows"] == 1200
+    )
     lines = client.get(f"/costs/bills/{bill_import.pk}/unmapped.csv").content.decode().splitlines()
     assert lines[0] == "row,reason" and len(lines) == 1201
 
@@ -122,14 +142,23 @@ def test_price_pages_add_and_change_a_price_and_recost(client_for, admin, worksp
     form = client.get(f"/costs/prices/new/?from={base.pk}").content.decode()
     assert "131072 2.4 20" in form  # the tiers, one per line
     data = {
-        "model": base.model_id, "region": "cn-beijing", "currency": "", "effective_from": "2026-04-01",
-        "input_per_million": "1.10", "output_per_million": "2.00", "tiers": "131072 2.4 20\n262144 4.8 48",
-        "batch_ratio": "0.5", "cache_hit_ratio": "0.2",
+        "model": base.model_id,
+        "region": "cn-beijing",
+        "currency": "",
+        "effective_from": "2026-04-01",
+        "input_per_million": "1.10",
+        "output_per_million": "2.00",
+        "tiers": "131072 2.4 20\n262144 4.8 48",
+        "batch_ratio": "0.5",
+        "cache_hit_ratio": "0.2",
     }
     response = client.post("/costs/prices/new/", data, follow=True)
     assert "Re-costed 1 usage record" in response.content.decode()
     assert UsageRecord.objects.get().cost.normalize() == __import__("decimal").Decimal("1.1")
-    bad = client.post("/costs/prices/new/", {**data, "effective_from": "2026-04-02", "tiers": "lots 1 2", "currency": "USD"})
+    bad = client.post(
+        "/costs/prices/new/",
+        {**data, "effective_from": "2026-04-02", "tiers": "lots 1 2", "currency": "USD"},
+    )
     assert bad.status_code == 422
     text = bad.content.decode()
     assert "Line 1: write the input tokens" in text

@@ -15,7 +15,16 @@ def rows():
     return [
         bill_row(WS, side="input_token", usage="1000", amount="0.0008", key_id="1234567"),
         bill_row(WS, side="output_token", usage="500", amount="0.001", key_id="1234567"),
-        bill_row(WS, day="2026-03-04", model="qwen-max", side="output_token", usage="2", unit="千tokens", amount="0.0192", key_id=""),
+        bill_row(
+            WS,
+            day="2026-03-04",
+            model="qwen-max",
+            side="output_token",
+            usage="2",
+            unit="千tokens",
+            amount="0.0192",
+            key_id="",
+        ),
     ]
 
 
@@ -25,7 +34,17 @@ def test_both_layouts_with_english_or_chinese_headers_read_the_same(layout, lang
     parsed = bills.parse(bill_csv(rows(), layout=layout, lang=lang))
     assert parsed.missing == [] and parsed.problems == []
     got = [
-        (str(r.day), r.workspace_id, r.model_name, r.key_id, r.input_tokens, r.output_tokens, r.amount, r.currency, r.channel)
+        (
+            str(r.day),
+            r.workspace_id,
+            r.model_name,
+            r.key_id,
+            r.input_tokens,
+            r.output_tokens,
+            r.amount,
+            r.currency,
+            r.channel,
+        )
         for r in parsed.rows
     ]
     assert got == [
@@ -86,10 +105,7 @@ def test_a_title_line_above_the_header_is_skipped():
 
 
 def test_unknown_headers_are_listed_and_the_missing_columns_named_then_mapped():
-    data = (
-        "Day,Thing,Money\n"
-        f"2026-03-01,1;{WS};qwen-plus;input_token;api,1.25\n"
-    ).encode()
+    data = (f"Day,Thing,Money\n2026-03-01,1;{WS};qwen-plus;input_token;api,1.25\n").encode()
     parsed = bills.parse(data)
     assert parsed.missing == ["date", "amount", "workspace_id"]
     assert parsed.unknown_headers == ["Day", "Thing", "Money"] and parsed.rows == []
@@ -102,9 +118,18 @@ def test_unknown_headers_are_listed_and_the_missing_columns_named_then_mapped():
     [
         (("03/2026", f"1;{WS};qwen-plus;input_token;api", "1.00", "CNY"), "is not a date"),
         (("2026-02-30", f"1;{WS};qwen-plus;input_token;api", "1.00", "CNY"), "is not a date"),
-        (("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "abc", "CNY"), "is not a decimal number"),
-        (("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "NaN", "CNY"), "is not a decimal number"),
-        (("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "1e9999", "CNY"), "is not a decimal number"),
+        (
+            ("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "abc", "CNY"),
+            "is not a decimal number",
+        ),
+        (
+            ("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "NaN", "CNY"),
+            "is not a decimal number",
+        ),
+        (
+            ("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "1e9999", "CNY"),
+            "is not a decimal number",
+        ),
         (("2026-03-01", f"1;{WS};qwen-plus;input_token;api", "99999999999", "CNY"), "larger than"),
         (("2026-03-01", "i-abc123", "3.00", "CNY"), "no workspace ID"),
         (("2026-03-01", f"1;{WS}", "3.00", "CNY"), "no model name"),

@@ -59,7 +59,7 @@ def channel():
 @pytest.mark.parametrize(
     "amount, crossed",
     [
-        ("2.00", []),  # projected 2.00 × 31 / 10 = 6.20
+        ("2.00", []),  # projected 2.00 x 31 / 10 = 6.20
         ("3.22", []),  # projected 9.982
         ("3.23", ["forecast"]),  # projected 10.013: over the budget at this rate
         ("7.99", ["forecast"]),
@@ -73,7 +73,9 @@ def test_thresholds_are_reached_at_or_past_them(budgeted, ingest, amount, crosse
     assert status.spend == Decimal(amount) and status.crossed == crossed
 
 
-def test_each_alert_is_sent_once_per_workspace_threshold_month_and_amount(budgeted, ingest, channel):
+def test_each_alert_is_sent_once_per_workspace_threshold_month_and_amount(
+    budgeted, ingest, channel
+):
     spend(ingest, budgeted, "8.50")
     assert services.check_budgets(TODAY)["delivered"] == 2
     assert sorted(t for _, t, _, _ in channel.received) == ["80", "forecast"]
@@ -105,7 +107,9 @@ def test_a_new_month_re_arms_them(budgeted, ingest, channel):
 
 
 @pytest.mark.parametrize("reply", [False, None, RuntimeError("smtp down")])
-def test_a_failed_send_releases_the_claim_so_the_next_check_tries_again(budgeted, ingest, channel, reply):
+def test_a_failed_send_releases_the_claim_so_the_next_check_tries_again(
+    budgeted, ingest, channel, reply
+):
     spend(ingest, budgeted, "9.00")
     channel.reply = reply
     assert services.check_budgets(TODAY)["released"] == 2
@@ -114,7 +118,9 @@ def test_a_failed_send_releases_the_claim_so_the_next_check_tries_again(budgeted
     assert services.check_budgets(TODAY)["delivered"] == 2
 
 
-def test_without_a_receiver_nothing_is_claimed_but_the_pages_flag_it(budgeted, ingest, client_for, admin):
+def test_without_a_receiver_nothing_is_claimed_but_the_pages_flag_it(
+    budgeted, ingest, client_for, admin
+):
     spend(ingest, budgeted, "9.00", day=timezone.localdate())
     assert services.check_budgets()["released"] >= 1
     assert BudgetAlert.objects.count() == 0
@@ -125,8 +131,13 @@ def test_without_a_receiver_nothing_is_claimed_but_the_pages_flag_it(budgeted, i
 def test_a_claim_another_checker_holds_is_not_sent_twice(budgeted, ingest, channel):
     spend(ingest, budgeted, "8.50")
     BudgetAlert.objects.create(  # a concurrent checker claimed 80 % a moment ago
-        workspace=budgeted, month=date(2026, 3, 1), threshold="80", budget=Decimal("10"),
-        currency="CNY", spend=Decimal("8.5"), projected=Decimal("26"),
+        workspace=budgeted,
+        month=date(2026, 3, 1),
+        threshold="80",
+        budget=Decimal("10"),
+        currency="CNY",
+        spend=Decimal("8.5"),
+        projected=Decimal("26"),
     )
     services.check_budgets(TODAY)
     assert [t for _, t, _, _ in channel.received] == ["forecast"]
@@ -135,8 +146,13 @@ def test_a_claim_another_checker_holds_is_not_sent_twice(budgeted, ingest, chann
 def test_a_stale_claim_whose_sender_died_is_released_and_sent(budgeted, ingest, channel):
     spend(ingest, budgeted, "8.50")
     BudgetAlert.objects.create(
-        workspace=budgeted, month=date(2026, 3, 1), threshold="80", budget=Decimal("10"),
-        currency="CNY", spend=Decimal("8.5"), projected=Decimal("26"),
+        workspace=budgeted,
+        month=date(2026, 3, 1),
+        threshold="80",
+        budget=Decimal("10"),
+        currency="CNY",
+        spend=Decimal("8.5"),
+        projected=Decimal("26"),
         claimed_at=timezone.now() - timedelta(hours=1),
     )
     services.check_budgets(TODAY)

@@ -21,33 +21,64 @@ def rows_of(response):
 def month_of_usage(workspace_a, workspace_b, ingest):
     today = timezone.localdate()
     ingest(
-        usage_row(workspace_a, today.replace(day=1), tokens_in=1_000_000, tokens_out=500_000),  # 1.80 CNY
+        usage_row(
+            workspace_a, today.replace(day=1), tokens_in=1_000_000, tokens_out=500_000
+        ),  # 1.80 CNY
         usage_row(workspace_b, today.replace(day=1), tokens_in=1_000_000),  # 0.40 USD
     )
     return today
 
 
-def test_a_lead_sees_only_their_workspaces_on_the_page_and_in_the_csv(client_for, lead_a, month_of_usage):
+def test_a_lead_sees_only_their_workspaces_on_the_page_and_in_the_csv(
+    client_for, lead_a, month_of_usage
+):
     client = client_for(lead_a)
     html = client.get("/costs/").content.decode()
     assert "Team A" in html and "Team B" not in html and "0.40 USD" not in html
     assert "1.80 CNY" in html
     table = rows_of(client.get("/costs/?format=csv"))
     assert table[0] == [
-        "currency", "workspace", "slug", "requests", "input_tokens", "output_tokens", "cost",
-        "share", "budget", "budget_used", "probe_overhead",
+        "currency",
+        "workspace",
+        "slug",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "share",
+        "budget",
+        "budget_used",
+        "probe_overhead",
     ]
-    assert table[1:] == [["CNY", "Team A", "team-a", "100", "1000000", "500000", "1.800000", "1.0000", "", "", "0.000000"]]
+    assert table[1:] == [
+        [
+            "CNY",
+            "Team A",
+            "team-a",
+            "100",
+            "1000000",
+            "500000",
+            "1.800000",
+            "1.0000",
+            "",
+            "",
+            "0.000000",
+        ]
+    ]
 
 
-def test_an_admin_sees_each_currency_apart_with_a_chart_by_day_and_by_model(client_for, admin, month_of_usage):
+def test_an_admin_sees_each_currency_apart_with_a_chart_by_day_and_by_model(
+    client_for, admin, month_of_usage
+):
     html = client_for(admin).get("/costs/").content.decode()
     assert "Total CNY" in html and "Total USD" in html
     assert html.count("<canvas data-chart=") == 4
     assert 'style="' not in html and "onchange" not in html and "<script>" not in html  # CSP-safe
 
 
-def test_the_chart_stacks_each_workspace_per_day_with_decimal_strings(client_for, admin, month_of_usage):
+def test_the_chart_stacks_each_workspace_per_day_with_decimal_strings(
+    client_for, admin, month_of_usage
+):
     from html import unescape
 
     html = client_for(admin).get("/costs/").content.decode()
@@ -94,7 +125,9 @@ def test_the_split_names_unpriced_usage_and_probe_overhead(client_for, admin, wo
     today = timezone.localdate()
     ModelPrice.objects.filter(model__name="qwen-max", region_id="cn-beijing").delete()
     ingest(usage_row(workspace_a, today, "qwen-max", 1000, 0))
-    account_probe_usage([(workspace_a, {"model": "qwen-plus", "input_tokens": 12, "output_tokens": 1})])
+    account_probe_usage(
+        [(workspace_a, {"model": "qwen-plus", "input_tokens": 12, "output_tokens": 1})]
+    )
     html = client_for(admin).get("/costs/").content.decode()
     assert "1 metered usage record in this range had no price" in html
     assert "Of which probe calls" in html
@@ -103,13 +136,18 @@ def test_the_split_names_unpriced_usage_and_probe_overhead(client_for, admin, wo
 def test_a_workspaces_breakdown_by_model_key_and_day(client_for, lead_a, workspace_a, ingest):
     key = workspace_a.api_keys.get()
     ingest(
-        usage_row(workspace_a, date(2026, 3, 2), tokens_in=1_000_000, key_fingerprint=key.fingerprint),
+        usage_row(
+            workspace_a, date(2026, 3, 2), tokens_in=1_000_000, key_fingerprint=key.fingerprint
+        ),
         usage_row(workspace_a, date(2026, 3, 3), "qwen-max", 1_000_000, 0),
     )
     client = client_for(lead_a)
     query = "range=custom&start=2026-03-01&end=2026-03-31"
     by_model = rows_of(client.get(f"/costs/workspaces/team-a/?{query}&format=csv&table=models"))
-    assert by_model[1:] == [["qwen-max", "100", "1000000", "0", "2.400000"], ["qwen-plus", "100", "1000000", "0", "0.800000"]]
+    assert by_model[1:] == [
+        ["qwen-max", "100", "1000000", "0", "2.400000"],
+        ["qwen-plus", "100", "1000000", "0", "0.800000"],
+    ]
     by_key = rows_of(client.get(f"/costs/workspaces/team-a/?{query}&format=csv&table=keys"))
     assert [r[0] for r in by_key[1:]] == ["no key (console calls or probes)", key.fingerprint]
     by_day = rows_of(client.get(f"/costs/workspaces/team-a/?{query}&format=csv&table=days"))

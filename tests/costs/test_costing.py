@@ -29,10 +29,14 @@ def test_a_price_change_mid_month_costs_each_day_with_the_price_in_force(
     # Seeded: qwen-plus in Beijing 0.80 / 2.00 CNY per million since 2024-01-01.
     set_price("qwen-plus", "cn-beijing", date(2026, 3, 16), "1.00", "3.00")
     ingest(
-        usage_row(workspace_a, date(2026, 3, 10), tokens_in=1_000_000, tokens_out=500_000, requests=10),
-        usage_row(workspace_a, date(2026, 3, 20), tokens_in=1_000_000, tokens_out=500_000, requests=10),
+        usage_row(
+            workspace_a, date(2026, 3, 10), tokens_in=1_000_000, tokens_out=500_000, requests=10
+        ),
+        usage_row(
+            workspace_a, date(2026, 3, 20), tokens_in=1_000_000, tokens_out=500_000, requests=10
+        ),
     )
-    # 10 March: 1.0 M × 0.80 + 0.5 M × 2.00 = 1.80; 20 March: 1.0 M × 1.00 + 0.5 M × 3.00 = 2.50.
+    # 10 March: 1.0 M x 0.80 + 0.5 M x 2.00 = 1.80; 20 March: 1.0 M x 1.00 + 0.5 M x 3.00 = 2.50.
     team_a = by_slug(costs(api_client, admin))["team-a"]
     assert team_a["cost"] == "4.300000"
     assert team_a["input_tokens"] == 2_000_000 and team_a["requests"] == 20
@@ -54,9 +58,11 @@ def test_two_currencies_are_never_added_and_shares_are_per_currency(
 ):
     workspace_c = make_workspace("team-c", region="cn-beijing")
     ingest(
-        usage_row(workspace_a, date(2026, 3, 5), tokens_in=1_000_000, tokens_out=500_000),  # 1.80 CNY
+        usage_row(
+            workspace_a, date(2026, 3, 5), tokens_in=1_000_000, tokens_out=500_000
+        ),  # 1.80 CNY
         usage_row(workspace_c, date(2026, 3, 5), tokens_in=250_000, tokens_out=0),  # 0.20 CNY
-        # Singapore qwen-plus 0.40 / 1.20 USD: 2 M × 0.40 + 1 M × 1.20 = 2.00 USD
+        # Singapore qwen-plus 0.40 / 1.20 USD: 2 M x 0.40 + 1 M x 1.20 = 2.00 USD
         usage_row(workspace_b, date(2026, 3, 5), tokens_in=2_000_000, tokens_out=1_000_000),
     )
     body = costs(api_client, admin)
@@ -73,25 +79,29 @@ def test_a_tiered_model_is_costed_by_the_input_length_of_its_requests(
     # qwen3-max in Singapore: 1.2 / 6 USD up to 32K input tokens per request, 2.4 / 12 above
     # 32K, 3.0 / 15 above 128K (K = 1,024).
     ingest(
-        # 50,000 input tokens per request: the second tier. 0.5 M × 2.4 + 0.02 M × 12 = 1.44
+        # 50,000 input tokens per request: the second tier. 0.5 M x 2.4 + 0.02 M x 12 = 1.44
         usage_row(workspace_b, date(2026, 3, 2), "qwen3-max", 500_000, 20_000, requests=10),
-        # 10,000 per request: the base. 1 M × 1.2 + 0.01 M × 6 = 1.26
+        # 10,000 per request: the base. 1 M x 1.2 + 0.01 M x 6 = 1.26
         usage_row(workspace_b, date(2026, 3, 3), "qwen3-max", 1_000_000, 10_000, requests=100),
-        # 200,000 per request: the third. 0.2 M × 3.0 + 0.001 M × 15 = 0.615
+        # 200,000 per request: the third. 0.2 M x 3.0 + 0.001 M x 15 = 0.615
         usage_row(workspace_b, date(2026, 3, 4), "qwen3-max", 200_000, 1_000, requests=1),
     )
     assert by_slug(costs(api_client, admin))["team-b"]["cost"] == "3.315000"
     # Exactly at a threshold is still the lower tier: 32,768 per request.
     ingest(usage_row(workspace_b, date(2026, 3, 5), "qwen3-max", 32_768, 0, requests=1))
     record = UsageRecord.objects.get(workspace=workspace_b, day=date(2026, 3, 5))
-    assert record.cost == Decimal("0.0393216")  # 32,768 × 1.2 / 1 M
+    assert record.cost == Decimal("0.0393216")  # 32,768 x 1.2 / 1 M
 
 
 def test_cached_input_and_batch_calls_cost_their_ratios(workspace_a, ingest):
     # Beijing qwen-plus: cache hits 20 % of the input price, batch 50 % of the whole.
     ingest(
         usage_row(
-            workspace_a, date(2026, 3, 6), tokens_in=1_000_000, requests=10, cached_input_tokens=400_000
+            workspace_a,
+            date(2026, 3, 6),
+            tokens_in=1_000_000,
+            requests=10,
+            cached_input_tokens=400_000,
         ),
         usage_row(
             workspace_a,
@@ -102,10 +112,8 @@ def test_cached_input_and_batch_calls_cost_their_ratios(workspace_a, ingest):
             batch=True,
         ),
     )
-    # 0.6 M × 0.80 + 0.4 M × 0.16 = 0.544; in batch: half of that.
-    costs = dict(
-        UsageRecord.objects.filter(workspace=workspace_a).values_list("batch", "cost")
-    )
+    # 0.6 M x 0.80 + 0.4 M x 0.16 = 0.544; in batch: half of that.
+    costs = dict(UsageRecord.objects.filter(workspace=workspace_a).values_list("batch", "cost"))
     assert costs == {False: Decimal("0.544"), True: Decimal("0.272")}
 
 
@@ -144,12 +152,34 @@ def test_usage_without_a_price_is_flagged_and_costed_once_a_price_is_added(
         ({"currency": "USD"}, "currency", "bills in CNY"),
         ({"input_per_million": Decimal("-1")}, "input_per_million", "between 0"),
         ({"batch_ratio": Decimal("1.5")}, "batch_ratio", "between 0 and 1"),
-        ({"tiers": [{"over_input_tokens": 0, "input_per_million": "1", "output_per_million": "1"}]}, "tiers", "above 0"),
-        ({"tiers": [{"over_input_tokens": 10, "input_per_million": "x", "output_per_million": "1"}]}, "tiers", "not a decimal"),
-        ({"tiers": [{"over_input_tokens": 10, "input_per_million": "1"}]}, "tiers", "give over_input_tokens"),
+        (
+            {
+                "tiers": [
+                    {"over_input_tokens": 0, "input_per_million": "1", "output_per_million": "1"}
+                ]
+            },
+            "tiers",
+            "above 0",
+        ),
+        (
+            {
+                "tiers": [
+                    {"over_input_tokens": 10, "input_per_million": "x", "output_per_million": "1"}
+                ]
+            },
+            "tiers",
+            "not a decimal",
+        ),
+        (
+            {"tiers": [{"over_input_tokens": 10, "input_per_million": "1"}]},
+            "tiers",
+            "give over_input_tokens",
+        ),
     ],
 )
-def test_a_bad_price_is_refused_with_the_field_and_changes_nothing(workspace_a, change, field, message):
+def test_a_bad_price_is_refused_with_the_field_and_changes_nothing(
+    workspace_a, change, field, message
+):
     from django.core.exceptions import ValidationError
 
     from portal.costs import services

@@ -36,7 +36,13 @@ def test_the_split_has_the_documented_shape_with_decimal_strings(api_client, adm
         "budget": "31.000000",
         "budget_used": "0.0581",
         "by_model": [
-            {"model": "qwen-plus", "cost": "1.800000", "input_tokens": 1_000_000, "output_tokens": 500_000, "requests": 100}
+            {
+                "model": "qwen-plus",
+                "cost": "1.800000",
+                "input_tokens": 1_000_000,
+                "output_tokens": 500_000,
+                "requests": 100,
+            }
         ],
     }
 
@@ -72,13 +78,18 @@ def test_a_lead_gets_their_workspaces_only_and_ops_are_refused(api_client, lead_
     body = api_client(lead_a).get("/api/v1/costs", start="2026-03-01", end="2026-03-31").json()
     assert [w["slug"] for w in body["workspaces"]] == ["team-a"]
     assert body["totals"] == {"USD": "0.000000", "CNY": "1.800000"}
-    assert api_client(ops).get("/api/v1/costs", start="2026-03-01", end="2026-03-31").status_code == 403
+    assert (
+        api_client(ops).get("/api/v1/costs", start="2026-03-01", end="2026-03-31").status_code
+        == 403
+    )
 
 
 def test_prices_are_listed_and_added_through_the_api(api_client, admin, workspace_a, ingest):
     ingest(usage_row(workspace_a, date(2026, 4, 2), tokens_in=1_000_000))
     listed = api_client(admin).get("/api/v1/prices", model="qwen-plus", region="cn-beijing").json()
-    assert listed[0]["input_per_million"] == "0.800000" and listed[0]["effective_from"] == "2024-01-01"
+    assert (
+        listed[0]["input_per_million"] == "0.800000" and listed[0]["effective_from"] == "2024-01-01"
+    )
     body = {
         "model": "qwen-plus",
         "region": "cn-beijing",
@@ -92,7 +103,10 @@ def test_prices_are_listed_and_added_through_the_api(api_client, admin, workspac
     assert response.json()["recosted"] == 1 and response.json()["input_per_million"] == "1.200000"
     assert UsageRecord.objects.get().cost == Decimal("1.2")
     again = api_client(admin).post("/api/v1/prices", {**body, "input_per_million": "1.30"})
-    assert again.status_code == 200 and ModelPrice.objects.filter(model__name="qwen-plus", region_id="cn-beijing").count() == 2
+    assert (
+        again.status_code == 200
+        and ModelPrice.objects.filter(model__name="qwen-plus", region_id="cn-beijing").count() == 2
+    )
     assert UsageRecord.objects.get().cost == Decimal("1.3")
 
 
@@ -106,7 +120,15 @@ def test_prices_are_listed_and_added_through_the_api(api_client, admin, workspac
         ({"input_per_million": "-1"}, "input_per_million"),
         ({"input_per_million": "1e400"}, "input_per_million"),
         ({"effective_from": "yesterday"}, "effective_from"),
-        ({"tiers": [{"over_input_tokens": 10, "input_per_million": "1", "output_per_million": "1"}, {"over_input_tokens": 5, "input_per_million": "1", "output_per_million": "1"}]}, "tiers"),
+        (
+            {
+                "tiers": [
+                    {"over_input_tokens": 10, "input_per_million": "1", "output_per_million": "1"},
+                    {"over_input_tokens": 5, "input_per_million": "1", "output_per_million": "1"},
+                ]
+            },
+            "tiers",
+        ),
     ],
 )
 def test_a_bad_price_is_a_400_naming_the_field(api_client, admin, db, change, field):
@@ -131,5 +153,12 @@ def test_who_may_read_prices(request, db, api_client, who, status):
 
 
 def test_leads_may_not_change_prices(api_client, lead_a):
-    body = {"model": "qwen-plus", "region": "cn-beijing", "input_per_million": "9", "output_per_million": "9", "currency": "CNY", "effective_from": "2026-04-01"}
+    body = {
+        "model": "qwen-plus",
+        "region": "cn-beijing",
+        "input_per_million": "9",
+        "output_per_million": "9",
+        "currency": "CNY",
+        "effective_from": "2026-04-01",
+    }
     assert api_client(lead_a).post("/api/v1/prices", body).status_code == 403

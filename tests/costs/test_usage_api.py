@@ -20,14 +20,24 @@ def post(api_client, user, rows):
 def test_rows_are_accepted_costed_and_audited(api_client, admin, workspace_a, workspace_b):
     key = workspace_a.api_keys.get()
     rows = [
-        usage_row(workspace_a, DAY, tokens_in=1_000_000, tokens_out=500_000, requests=10, key_fingerprint=key.fingerprint),
+        usage_row(
+            workspace_a,
+            DAY,
+            tokens_in=1_000_000,
+            tokens_out=500_000,
+            requests=10,
+            key_fingerprint=key.fingerprint,
+        ),
         usage_row(workspace_b, DAY, tokens_in=10, tokens_out=5),
     ]
     response = post(api_client, admin, rows)
     assert response.status_code == 201 and response.json() == {"accepted": 2}
     record = UsageRecord.objects.get(workspace=workspace_a)
     assert (record.source, record.key_fingerprint, record.cost, record.currency) == (
-        "api", key.fingerprint, Decimal("1.8"), "CNY",
+        "api",
+        key.fingerprint,
+        Decimal("1.8"),
+        "CNY",
     )
     assert AuditEntry.objects.filter(target_repr__contains="usage ingested").count() == 2
 
@@ -67,7 +77,9 @@ def test_any_bad_row_is_a_400_naming_row_and_field_and_nothing_is_stored(
     response = post(api_client, admin, [good, bad])
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert any(e["row"] == 1 and e["field"] == field and message in e["message"] for e in errors), errors
+    assert any(e["row"] == 1 and e["field"] == field and message in e["message"] for e in errors), (
+        errors
+    )
     assert UsageRecord.objects.count() == 0
 
 
@@ -103,7 +115,10 @@ def test_a_body_that_is_not_rows_is_a_400_in_the_same_shape(client, admin, body,
 def test_too_many_rows_are_refused(api_client, admin, workspace_a):
     rows = [usage_row(workspace_a, DAY, requests=n) for n in range(10_001)]
     response = post(api_client, admin, rows)
-    assert response.status_code == 400 and "At most 10,000 rows" in response.json()["errors"][0]["message"]
+    assert (
+        response.status_code == 400
+        and "At most 10,000 rows" in response.json()["errors"][0]["message"]
+    )
 
 
 def test_a_day_the_bill_covers_is_counted_from_the_bill(
