@@ -54,10 +54,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The probe engine against a bare httpx loop, then page speed with 5,000 endpoints.
+# The probe engine against a bare httpx loop, page speed with 5,000 endpoints, then the cost
+# pages and API with a year of hourly usage for 200 workspaces.
 bench: install
 	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.devtools.bench.engine --out docs/benchmarks.md
 	$(BIN)/python -m endpoints.devtools.bench.pages --out docs/benchmarks.md
+	$(BIN)/python -m endpoints.devtools.bench.costs --out docs/benchmarks.md
 
 # Refresh the vendored front-end assets from npm (committed under static/vendor/).
 vendor:

@@ -7,6 +7,8 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
+from .reports import STACKED_WORKSPACES
+
 PALETTE = [
     "#0d6efd",
     "#fd7e14",
@@ -18,7 +20,6 @@ PALETTE = [
     "#0dcaf0",
 ]
 OTHER_COLOUR = "#adb5bd"
-STACKED_WORKSPACES = 8  # the biggest spenders get a colour each; the rest are "Other"
 
 
 def _money(value: Decimal) -> str:
@@ -53,7 +54,7 @@ def daily_by_workspace(currency_split, start: date, end: date) -> str:
     series: dict[object, dict[date, Decimal]] = {w.pk: {} for w in top}
     other: dict[date, Decimal] = {}
     for row in currency_split.daily:
-        target = series[row["workspace_id"]] if row["workspace_id"] in top_ids else other
+        target = series.get(row["workspace_id"], other) if row["workspace_id"] in top_ids else other
         target[row["day"]] = target.get(row["day"], Decimal(0)) + (row["day_cost"] or Decimal(0))
     datasets = [
         {

@@ -201,18 +201,21 @@ class Split:
         return any(line.cost or line.requests or line.input_tokens for line in self.lines)
 
 
-def cost_split(workspaces, start: date, end: date, *, all_visible: bool, today: date) -> Split:
+def cost_split(
+    workspaces, start: date, end: date, *, all_visible: bool, today: date | None, daily=False
+) -> Split:
     """Per currency (never adding CNY to USD): each workspace's usage, cost, share of its
-    currency's total and budget use, with its cost by model and by day.
+    currency's total and budget use, with its cost by model (and, with `daily`, by day for
+    the chart: the biggest spenders apart, the others together).
 
     `workspaces` is what the user may see; `all_visible` skips the filter when that is every
     workspace (an admin), which keeps the query on the day index alone.
     """
     workspaces = list(workspaces)
-    ids = None if all_visible else [w.pk for w in workspaces]
-    usage = _usage(ids, start, end)
-    per_workspace = _rows(
-        usage.values("workspace_id", "currency")
+    by_id = {w.pk: w for w in workspaces}
+    usage = _usage(None if all_visible else list(by_id), start, end)
+    per_model = _rows(
+        usage.values("workspace_id", "model_name", "currency")
         .annotate(
             **SUMS,
             probe_cost=Sum("cost", filter=Q(source=Source.PROBE)),
@@ -220,45 +223,30 @@ def cost_split(workspaces, start: date, end: date, *, all_visible: bool, today: 
         )
         .order_by()
     )
-    per_model = _rows(
-        usage.values("workspace_id", "model_name", "currency").annotate(**SUMS).order_by()
-    )
-    daily = _rows(
-        usage.filter(COUNTED)
-        .values("day", "workspace_id", "currency")
-        .annotate(day_cost=Sum("cost"))
-        .order_by("day")
-    )
-    by_id = {w.pk: w for w in workspaces}
     lines: dict[tuple, WorkspaceLine] = {}
-    for row in per_workspace:
+    for row in per_model:
         workspace = by_id.get(row["workspace_id"])
         if workspace is None:
             continue
         _clean(row)
-        lines[(workspace.pk, row["currency"])] = WorkspaceLine(
-            workspace=workspace,
-            currency=row["currency"],
-            requests=row["requests"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cost=row["cost"],
-            probe_cost=row["probe_cost"] or ZERO,
-            unpriced=row["unpriced"],
-        )
-    for workspace in workspaces:  # every visible workspace has a line, used or not
-        if not any(key[0] == workspace.pk for key in lines):
-            lines[(workspace.pk, workspace.currency)] = WorkspaceLine(workspace, workspace.currency)
-    for row in per_model:
-        line = lines.get((row["workspace_id"], row["currency"]))
-        if line is not None:
-            _clean(row)
-            line.by_model.append(
-                {
-                    k: row[k]
-                    for k in ("model_name", "cost", "input_tokens", "output_tokens", "requests")
-                }
+        line = lines.get((workspace.pk, row["currency"]))
+        if line is None:
+            line = lines[(workspace.pk, row["currency"])] = WorkspaceLine(
+                workspace, row["currency"]
             )
+        line.requests += row["requests"]
+        line.input_tokens += row["input_tokens"]
+        line.output_tokens += row["output_tokens"]
+        line.cost += row["cost"]
+        line.probe_cost += row["probe_cost"] or ZERO
+        line.unpriced += row["unpriced"]
+        line.by_model.append(
+            {k: row[k] for k in ("model_name", "cost", "input_tokens", "output_tokens", "requests")}
+        )
+    seen = {pk for pk, _ in lines}
+    for workspace in workspaces:  # every visible workspace has a line, used or not
+        if workspace.pk not in seen:
+            lines[(workspace.pk, workspace.currency)] = WorkspaceLine(workspace, workspace.currency)
     statuses = budget_status(workspaces, today) if today else {}
     currencies = []
     for currency in sorted({line.currency for line in lines.values()}):
@@ -273,33 +261,67 @@ def cost_split(workspaces, start: date, end: date, *, all_visible: bool, today: 
                 status = statuses.get(line.workspace.pk)
                 line.flags = status.crossed if status else []
         chosen.sort(key=lambda line: (-line.cost, line.workspace.name))
-        models: dict[str, dict] = {}
-        for line in chosen:
-            for row in line.by_model:
-                entry = models.setdefault(
-                    row["model_name"],
-                    {
-                        "model_name": row["model_name"],
-                        "cost": ZERO,
-                        "input_tokens": 0,
-                        "output_tokens": 0,
-                        "requests": 0,
-                    },
-                )
-                for key in ("cost", "input_tokens", "output_tokens", "requests"):
-                    entry[key] += row[key]
         currencies.append(
             CurrencySplit(
                 currency=currency,
                 total=total,
                 lines=chosen,
-                by_model=sorted(models.values(), key=lambda m: (-m["cost"], m["model_name"])),
-                daily=[
-                    r for r in daily if r["currency"] == currency and r["workspace_id"] in by_id
-                ],
+                by_model=_models_of(chosen),
+                daily=[],
             )
         )
+    if daily:
+        _add_daily(currencies, usage)
     return Split(start=start, end=end, currencies=currencies)
+
+
+STACKED_WORKSPACES = 8  # the chart gives the biggest spenders a colour each, the rest "Other"
+
+
+def _models_of(lines) -> list[dict]:
+    models: dict[str, dict] = {}
+    for line in lines:
+        for row in line.by_model:
+            entry = models.setdefault(
+                row["model_name"],
+                {
+                    "model_name": row["model_name"],
+                    "cost": ZERO,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "requests": 0,
+                },
+            )
+            for key in ("cost", "input_tokens", "output_tokens", "requests"):
+                entry[key] += row[key]
+    return sorted(models.values(), key=lambda m: (-m["cost"], m["model_name"]))
+
+
+def _add_daily(currencies, usage) -> None:
+    """Each currency's cost per day: the top spenders by workspace, the others summed (a
+    year of 200 workspaces would otherwise be 73,000 points nobody can read)."""
+    top = {
+        line.workspace.pk
+        for c in currencies
+        for line in [line for line in c.lines if line.cost][:STACKED_WORKSPACES]
+    }
+    counted = usage.filter(COUNTED)
+    apart = _rows(
+        counted.filter(workspace_id__in=top)
+        .values("day", "workspace_id", "currency")
+        .annotate(day_cost=Sum("cost"))
+        .order_by("day")
+    )
+    rest = _rows(
+        counted.exclude(workspace_id__in=top)
+        .values("day", "currency")
+        .annotate(day_cost=Sum("cost"))
+        .order_by("day")
+    )
+    for c in currencies:
+        c.daily = [r for r in apart if r["currency"] == c.currency] + [
+            {**r, "workspace_id": None} for r in rest if r["currency"] == c.currency
+        ]
 
 
 # -- one workspace ------------------------------------------------------------------------------

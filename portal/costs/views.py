@@ -3,6 +3,7 @@ against the bill, prices, and bill imports. Each CSV export holds exactly the ta
 
 import csv
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -23,6 +25,7 @@ from .forms import BillUploadForm, ColumnMappingForm, PriceForm, RangeForm
 from .models import BillImport, ModelPrice, Source, UsageRecord
 from .money import api_amount
 from .tasks import import_bill
+from .templatetags.money import exact, money, percent
 
 WORKSPACE_FIELDS = ("id", "slug", "name", "currency", "monthly_budget", "region_id")
 
@@ -31,23 +34,22 @@ WORKSPACE_FIELDS = ("id", "slug", "name", "currency", "monthly_budget", "region_
 
 
 def _range(request, today: date) -> tuple[date, date, RangeForm, list[str]]:
-    """The range asked for (this month, last month, a month, or custom), and any note about
-    input that could not be used (then: this month)."""
-    form = RangeForm(request.GET or None)
+    """The range asked for (this month, last month, a month, or custom), the form showing it,
+    and any note about input that could not be used (then: this month)."""
     preset = request.GET.get("range", "")
     notes = []
     if request.GET.get("month") and not preset:  # ?month=YYYY-MM
         text = request.GET["month"]
         try:
             start, end = reports.month_bounds(reports.parse_month(text))
-            return start, end, _bound(form, "custom", start, end), notes
+            return start, end, _bound("custom", start, end), notes
         except ValidationError:
             notes.append(f"'{text[:20]}' is not a month such as {today:%Y-%m}; showing this month.")
             preset = "this_month"
     if preset == "custom":
         try:
             start, end = reports.parse_range(request.GET.get("start"), request.GET.get("end"))
-            return start, end, _bound(form, "custom", start, end), notes
+            return start, end, _bound("custom", start, end), notes
         except ValidationError as exc:
             notes.extend(f"{m} Showing this month." for m in exc.messages)
             preset = "this_month"
@@ -56,10 +58,10 @@ def _range(request, today: date) -> tuple[date, date, RangeForm, list[str]]:
             notes.append(f"'{preset[:20]}' is not a range; showing this month.")
         preset = "this_month"
     start, end = reports.preset_range(preset, today)
-    return start, end, _bound(form, preset, start, end), notes
+    return start, end, _bound(preset, start, end), notes
 
 
-def _bound(form, preset, start, end) -> RangeForm:
+def _bound(preset, start, end) -> RangeForm:
     return RangeForm(initial={"range": preset, "start": start.isoformat(), "end": end.isoformat()})
 
 
@@ -91,13 +93,16 @@ def cost_split(request):
         workspaces = [get_workspace_for_user(request.user, selected)]  # not yours: 404
     all_visible = not selected and not request.user.is_lead
     try:
-        split = reports.cost_split(workspaces, start, end, all_visible=all_visible, today=today)
+        split = reports.cost_split(
+            workspaces, start, end, all_visible=all_visible, today=today, daily=True
+        )
     except reports.TotalsTooLarge as exc:
         return render(
             request, "costs/cost_split.html", {"error": exc.messages[0], "form": form}, status=400
         )
     if request.GET.get("format") == "csv":
         return _split_csv(split, request.GET.get("table", "workspaces"))
+    _show(split, _range_query(request, start, end))
     context = {
         "split": split,
         "form": form,
@@ -120,12 +125,49 @@ def cost_split(request):
     return render(request, "costs/cost_split.html", context)
 
 
+def _show(split, query: str) -> None:
+    """Each line's cells as text, formatted once here: a table of 200 workspaces through the
+    template's filters would cost more than the queries that summed it."""
+    base = reverse("cost-workspace", args=["-"])[: -len("-/")]
+    for line in split.lines:
+        used = line.budget_used
+        line.shown = {
+            "url": f"{base}{line.workspace.slug}/?{query}",
+            "requests": f"{line.requests:,}",
+            "input_tokens": f"{line.input_tokens:,}",
+            "output_tokens": f"{line.output_tokens:,}",
+            "cost": money(line.cost, line.currency),
+            "exact": exact(line.cost),
+            "share": percent(line.share),
+            "used": percent(used, 0) if used is not None else "—",
+            "used_class": (
+                "text-danger fw-semibold"
+                if used is not None and used >= 1
+                else "text-warning-emphasis fw-semibold"
+                if used is not None and used >= Decimal("0.8")
+                else ""
+            ),
+            "budget": money(line.budget, line.currency),
+            "probe": money(line.probe_cost, line.currency) if line.probe_cost else "—",
+        }
+
+
+def _cell(value):
+    """A cell a spreadsheet will not run: text starting like a formula gets a leading
+    apostrophe (names and reasons come from people and from uploaded files)."""
+    if not isinstance(value, str) or value[:1] not in ("=", "+", "@", "\t", "\r", "-"):
+        return value
+    if value[:1] == "-" and value[1:2].isdigit():  # a negative amount stays a number
+        return value
+    return "'" + value
+
+
 def _csv_response(filename: str, header: list[str], rows) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return response
 
 
@@ -297,6 +339,7 @@ def reconciliation(request):
         )
     previous = (month - timedelta(days=1)).replace(day=1)
     following = (month + timedelta(days=32)).replace(day=1)
+    _show_reconciliation(rows, month)
     context = {
         "rows": rows,
         "month": month,
@@ -309,6 +352,41 @@ def reconciliation(request):
         "billed": any(r.bill for r in rows),
     }
     return render(request, "costs/reconciliation.html", context)
+
+
+def _show_reconciliation(rows, month: date) -> None:
+    """Each row's cells and explanations as text, formatted once (see `_show`)."""
+    first, last = reports.month_bounds(month)
+    base = reverse("cost-workspace", args=["-"])[: -len("-/")]
+    for r in rows:
+        currency = r.currency
+        explained = []
+        for e in r.one_sided:
+            if e.side == "bill only":
+                text = f"{money(e.bill, currency)} billed, not metered"
+            else:
+                text = f"{money(e.estimate, currency)} metered, not in the bill"
+            explained.append((e.side, e.kind, e.name, text))
+        if r.flagged and not r.one_sided:
+            explained.extend(
+                (
+                    "",
+                    "model",
+                    e.name,
+                    f"{money(e.bill, currency)} billed, {money(e.estimate, currency)} estimated",
+                )
+                for e in r.models[:3]
+            )
+        r.shown = {
+            "url": f"{base}{r.workspace.slug}/?range=custom&start={first}&end={last}",
+            "bill": money(r.bill, currency),
+            "bill_exact": exact(r.bill),
+            "estimate": money(r.estimate, currency),
+            "estimate_exact": exact(r.estimate),
+            "difference": money(r.difference, currency),
+            "percent": f"{r.percent} %" if r.percent is not None else "—",
+            "explained": explained,
+        }
 
 
 # -- prices -------------------------------------------------------------------------------------

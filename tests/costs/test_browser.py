@@ -44,7 +44,9 @@ def test_upload_confirm_watch_the_progress_then_the_split_for_a_custom_range(
     expect(page).to_have_url(re.compile(r"range=custom&start=2026-03-01&end=2026-03-10"))
     expect(page.locator(".split-table")).to_contain_text("Team A")
     expect(page.locator(".split-table")).to_contain_text("300.00 CNY")
-    labels = "() => document.querySelector('canvas[data-chart-kind=daily]')._chart.data.labels.length"
+    labels = (
+        "() => document.querySelector('canvas[data-chart-kind=daily]')._chart.data.labels.length"
+    )
     page.wait_for_function("() => !!document.querySelector('canvas[data-chart-kind=daily]')._chart")
     assert page.evaluate(labels) == 10
 

@@ -163,3 +163,12 @@ def test_budget_flags_show_on_the_split(client_for, admin, workspace_a, ingest):
     html = client_for(admin).get("/costs/").content.decode()
     assert "80 % of budget" in html and "80 %" in html
     assert UsageRecord.objects.count() == 1
+
+
+def test_a_csv_cell_that_looks_like_a_formula_is_defused(client_for, admin, workspace_a, ingest):
+    workspace_a.name = '=HYPERLINK("http://evil.example","x")'
+    workspace_a.save()
+    ingest(usage_row(workspace_a, timezone.localdate(), tokens_in=1_000))
+    table = rows_of(client_for(admin).get("/costs/?format=csv"))
+    row = next(r for r in table if r[2] == "team-a")
+    assert row[1] == "'" + workspace_a.name
