@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import Http404
 from ninja import Field, Router, Schema, Status
 
 from portal.api import requires
@@ -158,6 +159,8 @@ def _price_out(price: ModelPrice) -> dict:
 )
 def list_prices(request, model: str | None = None, region: str | None = None):
     prices = ModelPrice.objects.select_related("model")
+    if "\x00" in (model or "") + (region or ""):
+        return []  # no model or region has a NUL in its name (and the database refuses one)
     if model:
         prices = prices.filter(model__name=model)
     if region:
@@ -174,7 +177,13 @@ def list_prices(request, model: str | None = None, region: str | None = None):
     auth=requires(Perm.MANAGE_COSTS),
 )
 def post_price(request, payload: PriceIn):
-    errors = {}
+    errors = {
+        name: ["This may not contain a NUL character."]
+        for name in ("model", "region", "currency")
+        if "\x00" in (getattr(payload, name) or "")
+    }
+    if errors:
+        raise ValidationError(errors)
     model = CatalogModel.objects.filter(name=payload.model).first()
     if model is None:
         errors["model"] = [f"'{payload.model}' is not in the model catalog."]
@@ -274,6 +283,8 @@ def get_costs(
 ):
     first, last = reports.parse_range(start, end)
     if workspace:
+        if "\x00" in workspace:
+            raise Http404
         workspaces = [get_workspace_for_user(request.user, workspace)]
     else:
         workspaces = Workspace.objects.for_user(request.user).only(

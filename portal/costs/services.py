@@ -255,20 +255,17 @@ def _check_ingest_rows(rows) -> list[_IngestRow]:
                 }
             ]
         )
-    slugs = {
-        r.get("workspace")
-        for r in rows
-        if isinstance(r, dict) and isinstance(r.get("workspace"), str)
-    }
-    workspaces = {w.slug: w for w in Workspace.objects.filter(slug__in=slugs)}
+
+    def texts(name):  # what may be looked up: strings, without NUL (the database refuses it)
+        return {
+            r[name]
+            for r in rows
+            if isinstance(r, dict) and isinstance(r.get(name), str) and "\x00" not in r[name]
+        }
+
+    workspaces = {w.slug: w for w in Workspace.objects.filter(slug__in=texts("workspace"))}
     catalog = set(
-        CatalogModel.objects.filter(
-            name__in={
-                r.get("model")
-                for r in rows
-                if isinstance(r, dict) and isinstance(r.get("model"), str)
-            }
-        ).values_list("name", flat=True)
+        CatalogModel.objects.filter(name__in=texts("model")).values_list("name", flat=True)
     )
     fingerprints = defaultdict(set)
     for workspace_id, fingerprint in ApiKey.objects.filter(
@@ -287,9 +284,11 @@ def _check_ingest_rows(rows) -> list[_IngestRow]:
             continue
         before = len(errors)
         for name in row.keys() - INGEST_FIELDS.keys():
-            problem(
-                index, str(name)[:40], f"Unknown field; the fields are: {', '.join(INGEST_FIELDS)}."
-            )
+            shown = str(name).replace("\x00", "")[:40]
+            problem(index, shown, f"Unknown field; the fields are: {', '.join(INGEST_FIELDS)}.")
+        for name, value in row.items():
+            if isinstance(value, str) and "\x00" in value and name in INGEST_FIELDS:
+                problem(index, name, "This may not contain a NUL character.")
         for name in _REQUIRED_INGEST:
             if name not in row or row[name] is None:
                 problem(index, name, f"This field is required ({INGEST_FIELDS[name]}).")
@@ -679,8 +678,9 @@ def upload_bill(content: bytes, filename: str, *, actor, source: str = "web") ->
         bills.decode(content)
     except bills.BillError as exc:
         raise ValidationError({"file": [str(exc)]}) from None
+    shown_name = "".join(ch for ch in (filename or "") if ch.isprintable()) or "bill.csv"
     bill_import = BillImport(
-        filename=(filename or "bill.csv")[:200],
+        filename=shown_name[:200],
         size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
         content=content,

@@ -2,6 +2,7 @@
 against the bill, prices, and bill imports. Each CSV export holds exactly the table shown."""
 
 import csv
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Max
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -76,6 +77,17 @@ def _range_query(request, start, end) -> str:
     return f"range={preset}"
 
 
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
+
+
+def _chosen_workspace(user, slug: str):
+    """The workspace a ?workspace= names, if the user may see it: 404 otherwise (also for
+    text that cannot be a slug, which never reaches the database)."""
+    if not SLUG.fullmatch(slug):
+        raise Http404
+    return get_workspace_for_user(user, slug)
+
+
 def _visible_workspaces(user):
     return Workspace.objects.for_user(user).only(*WORKSPACE_FIELDS).order_by("name")
 
@@ -90,7 +102,7 @@ def cost_split(request):
     workspaces = _visible_workspaces(request.user)
     selected = request.GET.get("workspace", "")
     if selected:
-        workspaces = [get_workspace_for_user(request.user, selected)]  # not yours: 404
+        workspaces = [_chosen_workspace(request.user, selected)]  # not yours: 404
     all_visible = not selected and not request.user.is_lead
     try:
         split = reports.cost_split(
@@ -303,7 +315,7 @@ def reconciliation(request):
     workspaces = _visible_workspaces(request.user)
     selected = request.GET.get("workspace", "")
     if selected:
-        workspaces = [get_workspace_for_user(request.user, selected)]
+        workspaces = [_chosen_workspace(request.user, selected)]
     try:
         rows = reports.reconciliation(workspaces, month)
     except reports.TotalsTooLarge as exc:
