@@ -723,13 +723,13 @@ def map_bill_columns(
     if problems:
         raise ValidationError(problems)
     before = trail.snapshot(bill_import)
-    bill_import.mapping = {name: text for name, text in mapping.items() if text}
     # Fields left empty in the form stay unmapped, even if a header would have matched.
     prepared = prepare_bill(
         bytes(bill_import.content), {n: mapping.get(n, "") for n in bills.MAPPABLE}
     )
     bill_import.preview = _summary(bill_import, prepared)
-    bill_import.mapping = prepared.parsed.mapping
+    # Every field, "" for those left out, so the worker reads the file exactly as previewed.
+    bill_import.mapping = {n: prepared.parsed.mapping.get(n, "") for n in bills.MAPPABLE}
     bill_import.save(update_fields=["mapping", "preview"])
     trail.record(
         actor,

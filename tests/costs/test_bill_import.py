@@ -275,3 +275,16 @@ def test_sums_of_many_bill_rows_are_exact_to_the_last_place(workspace_a, import_
     import_bill(bill_csv(rows))
     record = UsageRecord.objects.get(source="bill")
     assert record.cost == Decimal("300.00003")
+
+
+def test_a_column_unmapped_by_hand_stays_unmapped_when_the_worker_imports(workspace_a, import_bill):
+    content = bill_csv([bill_row(workspace_a, amount="1.00", usage="5000")])
+    bill_import = services.upload_bill(content, "a.csv", actor=None)
+    mapping = {**bill_import.preview["mapping"], "usage": ""}  # the usage column is not tokens
+    services.map_bill_columns(bill_import, mapping, actor=None)
+    assert bill_import.preview["totals"][0]["input_tokens"] == 0
+    queue = []
+    services.confirm_bill_import(bill_import, actor=None, enqueue=queue.append)
+    services.run_bill_import(queue[0])
+    record = UsageRecord.objects.get(source="bill")
+    assert (record.cost, record.input_tokens) == (Decimal("1"), 0)
