@@ -61,14 +61,15 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The probe engine against a bare httpx loop; page speed with 5,000 endpoints; end to end on
-# PostgreSQL and Redis; status over time on PostgreSQL. The PostgreSQL ones make and drop
-# databases of their own on BENCH_DATABASE_URL's server. Each writes its section of
-# docs/benchmarks.md.
+# The probe engine against a bare httpx loop; page speed with 5,000 endpoints; the cost pages
+# and API with a year of hourly usage for 200 workspaces; status over time on PostgreSQL; end
+# to end on PostgreSQL and Redis. The PostgreSQL ones make and drop databases of their own on
+# BENCH_DATABASE_URL's server. Each writes its section of docs/benchmarks.md.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_status
 bench: install
 	PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/python -m endpoints.devtools.bench.engine --out docs/benchmarks.md
 	$(BIN)/python -m endpoints.devtools.bench.pages --out docs/benchmarks.md
+	$(BIN)/python -m endpoints.devtools.bench.costs --out docs/benchmarks.md
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m endpoints.devtools.bench.status --out docs/benchmarks.md
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m endpoints.devtools.bench.e2e --out docs/benchmarks.md
 

@@ -29,13 +29,13 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PARSED = "_portal_json_body"
 
 
-def check_input(request) -> None:
+def check_input(request, *, body: bool = True) -> None:
     """Refuse a query string or JSON body holding text no field may store (a NUL, a lone
     surrogate), or a body that is not a strict JSON object, with a 400 naming the field.
     Called once the caller's role is known to be allowed, so a forbidden caller still gets
-    its 403 first."""
+    its 403 first. `body=False`: the route reads (and answers for) its body itself."""
     problems = inputs.querydict_problems(request.GET)
-    if request.method in BODY_METHODS and request.body:
+    if body and request.method in BODY_METHODS and request.body:
         try:
             data = inputs.loads(request.body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -66,9 +66,10 @@ class TokenAuth(HttpBearer):
         "A personal API token from your profile page: `Authorization: Bearer ap_…`"
     )
 
-    def __init__(self, perm: Perm | None = None):
+    def __init__(self, perm: Perm | None = None, *, own_body: bool = False):
         super().__init__()
         self.perm = perm
+        self.own_body = own_body
 
     def authenticate(self, request, token):
         user = ApiToken.authenticate(token)
@@ -77,13 +78,15 @@ class TokenAuth(HttpBearer):
         request.user = user
         if self.perm is not None:
             ensure(user, self.perm)  # PermissionDenied: the 403 handler below answers
-        check_input(request)  # ValidationError: a 400 naming the field
+        check_input(request, body=not self.own_body)  # ValidationError: a 400 naming the field
         return user
 
 
-def requires(perm: Perm) -> TokenAuth:
-    """`auth=requires(Perm.X)` on a route: the role table in portal.roles decides."""
-    return TokenAuth(perm)
+def requires(perm: Perm, *, own_body: bool = False) -> TokenAuth:
+    """`auth=requires(Perm.X)` on a route: the role table in portal.roles decides.
+    `own_body=True`: a route whose body is not one JSON object (an array of rows) checks it
+    itself, with `inputs.loads` and `inputs.problems_in`, and answers in its own shape."""
+    return TokenAuth(perm, own_body=own_body)
 
 
 class ErrorDetail(Schema):

@@ -27,6 +27,7 @@ class Perm(StrEnum):
     VIEW_WORKSPACES = "view_workspaces"
     MANAGE_WORKSPACES = "manage_workspaces"
     VIEW_COSTS = "view_costs"
+    MANAGE_COSTS = "manage_costs"  # prices, bill imports, usage ingest
     VIEW_AUDIT = "view_audit"
 
 

@@ -320,6 +320,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": _dispatch,
     },
+    # Budget thresholds (80 %, 100 %, forecast): claimed once, sent to the alert channels.
+    "check-budgets": {
+        "task": "portal.costs.tasks.check_budgets",
+        "schedule": float(os.environ.get("PORTAL_BUDGET_CHECK_EVERY_S", "600")),
+    },
 }
 
 # Probing. Unset, production may probe private, shared (100.64/10) and public
@@ -360,6 +365,10 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "access-portal@localhost")
+
+# Costs: a workspace-month whose bill and metered estimate differ by this percentage of the
+# bill (or more) is highlighted on the reconciliation page.
+PORTAL_RECONCILE_THRESHOLD_PCT = os.environ.get("PORTAL_RECONCILE_THRESHOLD_PCT", "2")
 
 LOGGING = {
     "version": 1,

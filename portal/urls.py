@@ -10,11 +10,20 @@ from endpoints.probes.api import router as probes_api
 from endpoints.status.api import router as status_api
 from endpoints.status.metrics import metrics_view
 from portal.alerts.api import router as alerts_api
+from portal.costs.api import router as costs_api
 from portal.workspaces.api import router as workspaces_api
 
 from .api import api
 
-for router in (workspaces_api, network_api, probes_api, agents_api, status_api, alerts_api):
+for router in (
+    workspaces_api,
+    costs_api,
+    network_api,
+    probes_api,
+    agents_api,
+    status_api,
+    alerts_api,
+):
     api.add_router("/", router)
 
 handler400 = "portal.errors.bad_request"  # a body over the upload limit is a 413

@@ -1,16 +1,12 @@
-"""The alerts app listens to the status app (incident events) and the costs app (budgets).
+"""The alerts app listens to the status app (incident events) and the costs app (budgets):
+both send signals, so neither imports this app."""
 
-`portal.costs.signals.budget_threshold_crossed` is the costs app's signal (sent with
-`workspace`, `threshold` (percent), and optionally `spent`, `budget`, `currency`, `month`);
-until that module exists this receiver simply is not connected.
-"""
-
-import importlib
 import logging
 
 from django.dispatch import receiver
 
 from endpoints.status.signals import incident_events
+from portal.costs.signals import budget_threshold_crossed
 
 from . import services
 
@@ -22,24 +18,9 @@ def _incident_events(sender, events, **kwargs):
     services.notify(events)
 
 
-def on_budget_threshold_crossed(sender=None, workspace=None, threshold=None, **kwargs):
-    if workspace is None or threshold is None:
-        return
-    services.notify_budget(
-        workspace,
-        threshold=threshold,
-        spent=kwargs.get("spent"),
-        budget=kwargs.get("budget"),
-        currency=kwargs.get("currency", ""),
-        month=kwargs.get("month"),
-    )
-
-
-try:
-    _costs_signals = importlib.import_module("portal.costs.signals")
-except ImportError:
-    _costs_signals = None
-if _costs_signals is not None and hasattr(_costs_signals, "budget_threshold_crossed"):
-    _costs_signals.budget_threshold_crossed.connect(
-        on_budget_threshold_crossed, dispatch_uid="alerts-budget-threshold"
-    )
+@receiver(budget_threshold_crossed, dispatch_uid="alerts-budget-threshold")
+def on_budget_threshold_crossed(sender, alert, **kwargs):
+    """True once every channel that takes budget alerts has this one in its outbox (which
+    then delivers it, retrying); None when no channel takes it, so the costs app releases the
+    claim and tries again at its next check (a channel added meanwhile gets it)."""
+    return True if services.notify_budget(alert) else None

@@ -336,26 +336,39 @@ def enqueue(rows) -> list[Notification]:
     return rows
 
 
-def notify_budget(workspace, *, threshold, spent=None, budget=None, currency="", month=None):
-    """A budget threshold crossed (from the costs app's `budget_threshold_crossed`)."""
-    month = month or timezone.now().strftime("%Y-%m")
+BUDGET_TITLES = {
+    "80": "80 % of the monthly budget spent",
+    "100": "the monthly budget spent",
+    "forecast": "on course to overspend the monthly budget",
+}
+
+
+def notify_budget(alert) -> list[Notification]:
+    """A budget threshold crossed: `alert` is the costs app's claimed `BudgetAlert`. One
+    notification per channel, workspace, month, threshold and budget amount (never two)."""
+    workspace, month = alert.workspace, f"{alert.month:%Y-%m}"
+    spent, budget, projected = (
+        f"{value:,.2f} {alert.currency}" for value in (alert.spend, alert.budget, alert.projected)
+    )
     payload = {
-        "title": f"[BUDGET] {workspace.name}: {threshold}% of the monthly budget",
+        "title": f"[BUDGET] {workspace.name}: {BUDGET_TITLES.get(alert.threshold, alert.threshold)}",
         "fields": {
             "workspace": workspace.name,
-            "spent": f"{spent} {currency}".strip() if spent is not None else None,
-            "budget": f"{budget} {currency}".strip() if budget is not None else None,
             "month": month,
+            "spent": spent,
+            "budget": budget,
+            "month-end at this rate": projected,
         },
-        "url": link(f"/workspaces/{workspace.slug}/"),
+        "url": link(f"/costs/workspaces/{workspace.slug}/"),
         "data": {
             "event": Event.BUDGET_THRESHOLD,
             "endpoint": None,
             "workspace": {"slug": workspace.slug, "name": workspace.name},
-            "threshold": threshold,
-            "spent": str(spent) if spent is not None else None,
-            "budget": str(budget) if budget is not None else None,
-            "currency": currency,
+            "threshold": alert.threshold,
+            "spent": str(alert.spend),
+            "budget": str(alert.budget),
+            "projected": str(alert.projected),
+            "currency": alert.currency,
             "month": month,
             "status": None,
             "diagnosis": None,
@@ -365,7 +378,7 @@ def notify_budget(workspace, *, threshold, spent=None, budget=None, currency="",
         Notification(
             channel=channel,
             event=Event.BUDGET_THRESHOLD,
-            key=f"{channel.pk}:budget:{workspace.pk}:{month}:{threshold}",
+            key=f"{channel.pk}:budget:{workspace.pk}:{month}:{alert.threshold}:{alert.budget}",
             payload=payload,
         )
         for channel in channels()

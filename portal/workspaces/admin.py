@@ -52,6 +52,7 @@ class ApiKeyInline(SecretAdminMixin, admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
+    readonly_fields = (*SecretAdminMixin.readonly_fields, "key_id")  # set on the key's own page
 
 
 class MembershipInline(admin.TabularInline):
@@ -143,11 +144,26 @@ class RevokeSecretsMixin:
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(RevokeSecretsMixin, SecretAdminMixin, admin.ModelAdmin):
-    list_display = ("label", "workspace", "fingerprint", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "label",
+        "workspace",
+        "fingerprint",
+        "key_id",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("workspace",)
+    search_fields = ("label", "key_id")
+    # Model Studio's key ID is the one thing set here (bills name keys by it).
+    readonly_fields = ("label", "workspace", *SecretAdminMixin.readonly_fields)
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the row keeps the key's history (and fingerprint)
+
+    def save_model(self, request, obj, form, change):
+        # Only key_id is editable here (everything else is read-only): through its service.
+        services.set_key_id(obj, obj.key_id, actor=request.user, source="admin")
 
     def revoke_one(self, key, request) -> bool:
         return services.revoke_key(key, actor=request.user, source="admin")

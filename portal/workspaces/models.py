@@ -382,7 +382,15 @@ class ApiKey(StoredSecret):
     """A Model Studio API key of a workspace. Region-bound: it works only in its region."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    key_id = models.CharField(
+        "Model Studio API key ID",
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The ID Key Management shows for this key; bills name keys by it.",
+    )
     fingerprint_prefix = "sk-"
+    audit_fields = (*StoredSecret.audit_fields, "key_id")
 
     class Meta:
         ordering = ["-created_at"]

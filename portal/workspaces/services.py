@@ -6,6 +6,8 @@ verdict) announces it on commit with `signals.probe_inputs_changed`, which the n
 answers by probing the workspace's endpoints at the next dispatch.
 """
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -102,6 +104,29 @@ def add_key(
     trail.record(actor, trail.Action.CREATE, key, after=trail.snapshot(key), source=source)
     _changed(workspace)
     return key, warnings
+
+
+KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@transaction.atomic
+def set_key_id(key: ApiKey, key_id: str, *, actor, source: str = "web") -> ApiKey:
+    """Record Model Studio's ID for the key (how bills name it), so bill rows map to it."""
+    key_id = (key_id or "").strip()
+    if key_id and not KEY_ID.match(key_id):
+        raise ValidationError(
+            {"key_id": ["Copy the key's ID from Key Management: letters, digits, - _ . only."]}
+        )
+    taken = ApiKey.objects.filter(key_id=key_id).exclude(pk=key.pk).first() if key_id else None
+    if taken is not None:
+        raise ValidationError({"key_id": [f"Key ID {key_id} is already set on '{taken.label}'."]})
+    before = trail.snapshot(ApiKey.objects.get(pk=key.pk))
+    key.key_id = key_id
+    key.save(update_fields=["key_id"])
+    trail.record(
+        actor, trail.Action.UPDATE, key, before=before, after=trail.snapshot(key), source=source
+    )
+    return key
 
 
 def stored_copy(secret_sha256: str) -> ApiKey | None:

@@ -1,6 +1,7 @@
 """Alert channels against real receivers on loopback: signatures, the outbox, retries,
 maintenance holding alerts back, and the channels API."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from endpoints.devtools.simulator import Fault
 from endpoints.status import services as status_services
 from endpoints.status.models import Incident, MaintenanceWindow
-from portal.alerts import outbox, receivers, senders, services
+from portal.alerts import outbox, senders, services
 from portal.alerts.models import Channel, Notification
 from tests.alerts.receivers import Receiver, dingtalk_answer, failing, valid_webhook_signature
 from tests.probes.conftest import HOST, probe_now
@@ -160,17 +161,80 @@ def test_scope_and_events_choose_the_channels(db, admin, probed, sim, make_vpc):
         assert receiver.requests == []
 
 
-def test_budget_thresholds_reach_the_channels(db, admin, workspace_a):
+def test_budget_thresholds_reach_the_channels_once(db, admin, workspace_a):
+    """The costs app's budget check, end to end: 80 % crossed is one signed webhook; checking
+    again sends nothing more; a new budget amount re-arms it."""
+    from datetime import date
+    from decimal import Decimal
+
+    from portal.costs import services as costs
+    from portal.costs.models import BudgetAlert
+
+    workspace_a.monthly_budget = Decimal("10.00")
+    workspace_a.save()
+    today = date(2026, 3, 28)  # late in the month: the forecast is not crossed early
+    costs.ingest_usage(
+        [
+            {
+                "workspace": workspace_a.slug,
+                "model": "qwen-plus",
+                "date": "2026-03-05",
+                "input_tokens": 10_625_000,  # 8.50 CNY at 0.80 per million
+                "output_tokens": 0,
+                "requests": 1000,
+            }
+        ],
+        actor=None,
+        source="api",
+    )
+    with Receiver() as receiver:
+        channel(admin, "webhook", f"{receiver.url}/budget", secret="budget-secret")
+        assert costs.check_budgets(today)["delivered"] >= 1
+        deliver_all()
+        assert costs.check_budgets(today)["due"] == 0
+        deliver_all()
+        bodies = [json.loads(r["body"]) for r in receiver.requests]
+        events = [
+            r for r, b in zip(receiver.requests, bodies, strict=True) if b["threshold"] == "80"
+        ]
+        assert len(events) == 1
+        body = json.loads(events[0]["body"])
+        assert body["event"] == "budget_threshold" and body["workspace"]["slug"] == "team-a"
+        assert Decimal(body["spent"]) == Decimal("8.5") and body["currency"] == "CNY"
+        assert valid_webhook_signature(events[0], "budget-secret")
+        assert BudgetAlert.objects.filter(threshold="80", delivered_at__isnull=False).count() == 1
+
+
+def test_a_budget_alert_no_channel_takes_is_tried_again(db, admin, workspace_a):
+    from datetime import date
+    from decimal import Decimal
+
+    from portal.costs import services as costs
+    from portal.costs.models import BudgetAlert
+
+    workspace_a.monthly_budget = Decimal("1.00")
+    workspace_a.save()
+    costs.ingest_usage(
+        [
+            {
+                "workspace": workspace_a.slug,
+                "model": "qwen-plus",
+                "date": "2026-03-05",
+                "input_tokens": 2_000_000,
+                "output_tokens": 0,
+                "requests": 100,
+            }
+        ],
+        actor=None,
+        source="api",
+    )
+    assert costs.check_budgets(date(2026, 3, 28))["delivered"] == 0  # nobody to tell
+    assert not BudgetAlert.objects.exists()  # released: the next check tries again
     with Receiver() as receiver:
         channel(admin, "webhook", f"{receiver.url}/budget")
-        receivers.on_budget_threshold_crossed(
-            workspace=workspace_a, threshold=80, spent=800, budget=1000, currency="CNY"
-        )
-        receivers.on_budget_threshold_crossed(
-            workspace=workspace_a, threshold=80, spent=810, budget=1000, currency="CNY"
-        )
+        assert costs.check_budgets(date(2026, 3, 28))["delivered"] >= 2  # 80 and 100
         deliver_all()
-        assert len(receiver.requests) == 1 and receiver.json()["event"] == "budget_threshold"
+        assert {json.loads(r["body"])["threshold"] for r in receiver.requests} >= {"80", "100"}
 
 
 def test_the_channels_api_never_returns_a_secret(db, api_client, admin, ops):

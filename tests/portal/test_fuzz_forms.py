@@ -190,6 +190,21 @@ FORMS = {
         },
         submits=False,
     ),
+    "cost-price-create": Form(
+        "/costs/prices/new/",
+        {
+            "model": one_of("{qwen_plus}", "999999"),
+            "region": one_of(*REGIONS),
+            "currency": one_of("", "CNY", "USD", "EUR"),
+            "effective_from": one_of("2030-01-01", "2030-02-30", "soon"),
+            "input_per_million": one_of("0.8", "-1", "1e30", "NaN"),
+            "output_per_million": one_of("2", "0", "abc"),
+            "tiers": one_of("", "32768 2.4 12", "32768 2.4", "x y z"),
+            "batch_ratio": one_of("", "0.5", "2", "-0.5"),
+            "cache_hit_ratio": one_of("", "0.4", "1.5"),
+        },
+        saved=redirected,
+    ),
     "maintenance-create": Form(
         "/maintenance/",
         {
@@ -254,10 +269,29 @@ FORMS = {
     "cost-split": Form(
         "/costs/",
         {
-            "month": one_of("2026-01", "1999-01", "2026-13", "2026"),
+            "range": one_of("this_month", "last_month", "custom", "fortnight"),
+            "start": one_of("2026-03-01", "1999-01-01", "2026-02-30", "yesterday"),
+            "end": one_of("2026-03-31", "2100-01-01", "2026-13-01"),
             "workspace": one_of("team-a", "team-b"),
             "format": one_of("csv", "html"),
+            "table": one_of("workspaces", "models", "days", "keys"),
         },
+        method="get",
+    ),
+    "cost-workspace": Form(
+        "/costs/workspaces/team-a/",
+        {
+            "range": one_of("this_month", "custom"),
+            "start": one_of("2026-03-01", "2026-03-32"),
+            "end": one_of("2026-03-31"),
+            "table": one_of("models", "keys", "days"),
+            "format": one_of("csv"),
+        },
+        method="get",
+    ),
+    "cost-reconciliation": Form(
+        "/costs/reconciliation/",
+        {"month": one_of("2026-03", "2026-13", "1999-01"), "workspace": one_of("team-a")},
         method="get",
     ),
     "probe-board": Form("/probes/", {"run": one_of("{run}", "not-a-uuid")}, method="get"),

@@ -24,7 +24,11 @@ from endpoints.status.models import Incident, MaintenanceWindow
 from portal.accounts.models import ApiToken
 from portal.alerts.models import Channel
 from portal.alerts.services import save_channel
+from portal.costs.models import ModelPrice
+from portal.costs.services import upload_bill
+from portal.workspaces.models import CatalogModel
 from tests.conftest import random_key
+from tests.costs.conftest import bill_csv, bill_row
 
 ANON, LEAD, OPS, ADMIN = "anon", "lead", "ops", "admin"
 PERSONAS = (ANON, LEAD, OPS, ADMIN)  # the order each rule is tried in: admin's writes last
@@ -44,6 +48,8 @@ def api(admin, ops=403, lead=403, anon=401):
 
 VIEW_ENDPOINTS = pages(200, ops=200)
 VIEW_WORKSPACES = pages(200, ops=200, lead=200)
+VIEW_COSTS = pages(200, lead=200)  # ops see no money
+MARCH = "range=custom&start=2026-03-01&end=2026-03-31"
 
 # URL name → [(method, path, form data, {persona: status}), ...]. Paths are formatted with the
 # world below. require_POST pages also say that a GET is refused (405, after the role check).
@@ -95,7 +101,38 @@ PAGES = {
     "workspace-member-remove": [
         ("post", "/workspaces/team-a/members/{membership}/remove/", None, pages(200)),
     ],
-    "cost-split": [("get", "/costs/", None, pages(200, lead=200))],
+    "cost-split": [
+        ("get", "/costs/", None, VIEW_COSTS),
+        ("get", "/costs/?workspace=team-b", None, pages(200, lead=404)),
+        ("get", f"/costs/?{MARCH}&format=csv", None, VIEW_COSTS),
+    ],
+    "cost-workspace": [
+        ("get", "/costs/workspaces/team-a/", None, VIEW_COSTS),
+        ("get", "/costs/workspaces/team-b/", None, pages(200, lead=404)),
+        ("get", f"/costs/workspaces/team-a/?{MARCH}&format=csv&table=days", None, VIEW_COSTS),
+    ],
+    "cost-reconciliation": [
+        ("get", "/costs/reconciliation/?month=2026-03", None, VIEW_COSTS),
+        (
+            "get",
+            "/costs/reconciliation/?month=2026-03&workspace=team-b",
+            None,
+            pages(200, lead=404),
+        ),
+    ],
+    "cost-prices": [("get", "/costs/prices/", None, VIEW_COSTS)],
+    "cost-price-create": [("get", "/costs/prices/new/", None, pages(200))],
+    "cost-price-edit": [("get", "/costs/prices/{price}/edit/", None, pages(200))],
+    "cost-price-delete": [
+        ("get", "/costs/prices/{price}/delete/", None, pages(405)),
+        ("post", "/costs/prices/{spare_price}/delete/", None, pages(302)),
+    ],
+    "cost-bills": [("get", "/costs/bills/", None, pages(200))],
+    "cost-bill": [("get", "/costs/bills/{bill}/", None, pages(200))],
+    "cost-bill-mapping": [("get", "/costs/bills/{bill}/mapping/", None, pages(405))],
+    "cost-bill-confirm": [("get", "/costs/bills/{bill}/confirm/", None, pages(405))],
+    "cost-bill-progress": [("get", "/costs/bills/{bill}/progress/", None, pages(200))],
+    "cost-bill-problems": [("get", "/costs/bills/{bill}/unmapped.csv", None, pages(200))],
     "vpc-list": [("get", "/vpcs/", None, VIEW_ENDPOINTS)],
     "vpc-create": [("get", "/vpcs/new/", None, pages(200))],
     "vpc-detail": [
@@ -263,6 +300,48 @@ API = {
             ("heartbeat", {}),
         )
     },
+    ("GET", "/api/v1/costs"): [
+        ("/api/v1/costs?start=2026-03-01&end=2026-03-31", None, api(200, lead=200)),
+        (
+            "/api/v1/costs?start=2026-03-01&end=2026-03-31&workspace=team-b",
+            None,
+            api(200, lead=404),
+        ),
+    ],
+    ("GET", "/api/v1/costs/reconciliation"): [
+        ("/api/v1/costs/reconciliation?month=2026-03", None, api(200, lead=200)),
+    ],
+    ("GET", "/api/v1/prices"): [("/api/v1/prices", None, api(200, lead=200))],
+    ("POST", "/api/v1/prices"): [
+        (
+            "/api/v1/prices",
+            {
+                "model": "qwen-plus",
+                "region": "cn-beijing",
+                "effective_from": "2030-01-01",
+                "currency": "CNY",
+                "input_per_million": "0.8",
+                "output_per_million": "2",
+            },
+            api(201),
+        ),
+    ],
+    ("POST", "/api/v1/usage"): [
+        (
+            "/api/v1/usage",
+            [
+                {
+                    "workspace": "team-a",
+                    "model": "qwen-plus",
+                    "date": "2026-03-02",
+                    "input_tokens": 1000,
+                    "output_tokens": 10,
+                    "requests": 1,
+                }
+            ],
+            api(201),
+        ),
+    ],
     ("GET", "/api/v1/incidents"): [("/api/v1/incidents", None, api(200, ops=200))],
     ("POST", "/api/v1/incidents/{incident_id}/ack"): [
         ("/api/v1/incidents/{incident}/ack", {"note": "on it"}, api(200, ops=200)),
@@ -385,7 +464,21 @@ def world(admin, ops, lead_a, lead_b, workspace_a, workspace_b, make_vpc, make_e
         )
         for name in ("on-call", "spare")
     )
+    bill = upload_bill(
+        bill_csv([bill_row(workspace_b, day="2026-03-09", amount="1.00")]), "b.csv", actor=None
+    )
+    spare_price = ModelPrice.objects.create(
+        model=CatalogModel.objects.get(name="qwen-max"),
+        region_id="cn-beijing",
+        effective_from="2031-01-01",
+        currency="CNY",
+        input_per_million="2.4",
+        output_per_million="9.6",
+    )
     return {
+        "bill": bill.pk,
+        "price": ModelPrice.objects.exclude(pk=spare_price.pk).first().pk,
+        "spare_price": spare_price.pk,
         ADMIN: admin,
         OPS: ops,
         LEAD: lead_a,
