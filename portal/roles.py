@@ -27,14 +27,15 @@ class Perm(StrEnum):
     VIEW_WORKSPACES = "view_workspaces"
     MANAGE_WORKSPACES = "manage_workspaces"
     VIEW_COSTS = "view_costs"
-    MANAGE_COSTS = "manage_costs"  # prices, bill imports, usage ingest
+    MANAGE_COSTS = "manage_costs"  # prices, usage ingest, every bill import
+    IMPORT_BILLS = "import_bills"  # upload a bill: leads, for the workspaces they lead only
     VIEW_AUDIT = "view_audit"
 
 
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.OPS: frozenset({Perm.VIEW_ENDPOINTS, Perm.TRIGGER_PROBES, Perm.VIEW_WORKSPACES}),
-    Role.LEAD: frozenset({Perm.VIEW_WORKSPACES, Perm.VIEW_COSTS}),
+    Role.LEAD: frozenset({Perm.VIEW_WORKSPACES, Perm.VIEW_COSTS, Perm.IMPORT_BILLS}),
 }
 
 

@@ -353,6 +353,18 @@ class UsageRecord(models.Model):
         return self.source in METERED
 
 
+class BillImportQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Admins see every import; a lead sees the ones they uploaded."""
+        from portal.roles import Perm, has_perm
+
+        if has_perm(user, Perm.MANAGE_COSTS):
+            return self
+        if has_perm(user, Perm.IMPORT_BILLS):
+            return self.filter(uploaded_by=user)
+        return self.none()
+
+
 class BillImport(models.Model):
     """One uploaded bill file (the billing console's bill-details CSV): its column mapping,
     its preview, then, once confirmed, the import's progress.
@@ -390,6 +402,7 @@ class BillImport(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = BillImportQuerySet.as_manager()
     audit_fields = ("filename", "size", "sha256", "status", "imported_rows", "duplicate_rows")
 
     class Meta:

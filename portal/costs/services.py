@@ -528,8 +528,27 @@ class PreparedBill:
         return self.parsed.readable and not self.problems
 
 
-def prepare_bill(content: bytes, mapping: dict) -> PreparedBill:
-    """Read the file and map each row to its workspace: the preview, and what an import adds."""
+def importable_workspaces(user) -> set[int] | None:
+    """The workspaces whose rows `user`'s bill may bring: None (every one) for admins and
+    the command line, the workspaces a lead leads for a lead."""
+    from portal.roles import Perm, has_perm
+
+    if user is None or has_perm(user, Perm.MANAGE_COSTS):
+        return None
+    return set(Workspace.objects.for_user(user).values_list("pk", flat=True))
+
+
+NOT_YOURS = (
+    "the workspace {id} is not one you lead: export the bill of your own workspaces only "
+    "(or ask an admin to import the whole bill)"
+)
+
+
+def prepare_bill(content: bytes, mapping: dict, allowed: set[int] | None = None) -> PreparedBill:
+    """Read the file and map each row to its workspace: the preview, and what an import adds.
+    `allowed`: the workspaces the uploader may import for (None: all); a row of any other is
+    a problem, worded the same whether that workspace is registered or not (a lead learns
+    nothing of other teams from it)."""
     parsed = bills.parse(content, mapping)
     prepared = PreparedBill(parsed, problems=list(parsed.problems))
     if not parsed.readable:
@@ -541,6 +560,11 @@ def prepare_bill(content: bytes, mapping: dict) -> PreparedBill:
     mapped = []
     for row in parsed.rows:
         workspace = workspaces.get(row.workspace_id)
+        if allowed is not None and (workspace is None or workspace.pk not in allowed):
+            prepared.problems.append(
+                bills.RowProblem(row.number, NOT_YOURS.format(id=row.workspace_id))
+            )
+            continue
         if workspace is None:
             prepared.problems.append(
                 bills.RowProblem(
@@ -695,9 +719,17 @@ def upload_bill(content: bytes, filename: str, *, actor, source: str = "web") ->
     return bill_import
 
 
+def _allowed(bill_import: BillImport) -> set[int] | None:
+    """Decided by who uploaded the bill, at every reading (the preview, the worker's run): a
+    lead who stopped leading a workspace since cannot import its rows any more."""
+    return importable_workspaces(bill_import.uploaded_by)
+
+
 def _refresh_preview(bill_import: BillImport) -> PreparedBill:
     try:
-        prepared = prepare_bill(bytes(bill_import.content), bill_import.mapping)
+        prepared = prepare_bill(
+            bytes(bill_import.content), bill_import.mapping, _allowed(bill_import)
+        )
     except bills.BillError as exc:
         raise ValidationError({"file": [str(exc)]}) from None
     bill_import.preview = _summary(bill_import, prepared)
@@ -726,7 +758,9 @@ def map_bill_columns(
     before = trail.snapshot(bill_import)
     # Fields left empty in the form stay unmapped, even if a header would have matched.
     prepared = prepare_bill(
-        bytes(bill_import.content), {n: mapping.get(n, "") for n in bills.MAPPABLE}
+        bytes(bill_import.content),
+        {n: mapping.get(n, "") for n in bills.MAPPABLE},
+        _allowed(bill_import),
     )
     bill_import.preview = _summary(bill_import, prepared)
     # Every field, "" for those left out, so the worker reads the file exactly as previewed.
@@ -797,7 +831,9 @@ def run_bill_import(import_id) -> BillImport | None:
             cursor.execute("PRAGMA cache_size = -65536")
     BillLine.objects.filter(bill_import=bill_import, live=False).delete()  # a rerun starts over
     try:
-        prepared = prepare_bill(bytes(bill_import.content), bill_import.mapping)
+        prepared = prepare_bill(
+            bytes(bill_import.content), bill_import.mapping, _allowed(bill_import)
+        )
         if not prepared.ready:
             raise ValidationError(
                 "The bill no longer maps (a workspace was removed?): preview it again."

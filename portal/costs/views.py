@@ -474,7 +474,7 @@ def price_delete(request, pk):
 # -- bills --------------------------------------------------------------------------------------
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 def bill_list(request):
     form = BillUploadForm()
     status = 200
@@ -501,19 +501,25 @@ def bill_list(request):
                 else:
                     return redirect("cost-bill", pk=bill_import.pk)
             status = 422
-    imports = BillImport.objects.defer("content", "preview").select_related("uploaded_by")[:25]
+    imports = (
+        BillImport.objects.for_user(request.user)
+        .defer("content", "preview")
+        .select_related("uploaded_by")[:25]
+    )
     return render(
         request, "costs/bill_list.html", {"form": form, "imports": imports}, status=status
     )
 
 
-def _bill(pk) -> BillImport:
-    return get_object_or_404(BillImport.objects.defer("content"), pk=pk)
+def _bill(request, pk, *, content=False) -> BillImport:
+    """The import, if it is the user's to see (a lead's own uploads; an admin's: all)."""
+    imports = BillImport.objects.for_user(request.user)
+    return get_object_or_404(imports if content else imports.defer("content"), pk=pk)
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 def bill_detail(request, pk):
-    bill_import = _bill(pk)
+    bill_import = _bill(request, pk)
     mapping_form = ColumnMappingForm(
         header=bill_import.preview.get("header", []), mapping=bill_import.mapping
     )
@@ -522,10 +528,10 @@ def bill_detail(request, pk):
     )
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 @require_POST
 def bill_mapping(request, pk):
-    bill_import = get_object_or_404(BillImport, pk=pk)
+    bill_import = _bill(request, pk, content=True)
     form = ColumnMappingForm(
         request.POST, header=bill_import.preview.get("header", []), mapping=bill_import.mapping
     )
@@ -539,10 +545,10 @@ def bill_mapping(request, pk):
     return redirect("cost-bill", pk=pk)
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 @require_POST
 def bill_confirm(request, pk):
-    bill_import = get_object_or_404(BillImport, pk=pk)
+    bill_import = _bill(request, pk, content=True)
     queued = services.confirm_bill_import(
         bill_import, actor=request.user, enqueue=lambda import_id: import_bill.delay(import_id)
     )
@@ -557,20 +563,24 @@ def bill_confirm(request, pk):
     return redirect("cost-bill", pk=pk)
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 def bill_progress(request, pk):
     """The import's progress (polled by htmx until it ends)."""
-    return render(request, "costs/bill_detail.html#bill-progress", {"bill": _bill(pk)})
+    return render(request, "costs/bill_detail.html#bill-progress", {"bill": _bill(request, pk)})
 
 
-@require(Perm.MANAGE_COSTS)
+@require(Perm.IMPORT_BILLS)
 def bill_problems_csv(request, pk):
     """Every row of the file that does not map, with its reason (the page lists the first)."""
-    bill_import = get_object_or_404(BillImport, pk=pk)
+    bill_import = _bill(request, pk, content=True)
     problems = bill_import.preview.get("problems", [])
     if bill_import.content:
         try:
-            prepared = services.prepare_bill(bytes(bill_import.content), bill_import.mapping)
+            prepared = services.prepare_bill(
+                bytes(bill_import.content),
+                bill_import.mapping,
+                services.importable_workspaces(bill_import.uploaded_by),
+            )
             problems = [{"row": p.number, "reason": p.reason} for p in prepared.problems]
         except bills.BillError:
             pass

@@ -97,7 +97,7 @@ def agent_process(tmp_path, simulator):
 def test_journey_1_an_admin_registers_a_private_endpoint_and_its_agent_probes_it(
     page, live_server, admin, make_workspace, simulator, agent_process, shots
 ):
-    make_workspace("bj-team", models=["qwen-plus"])  # with its API key
+    workspace = make_workspace("bj-team", models=["qwen-plus"])  # with its API key
     simulator.dns.set_cname(CUSTOM_DOMAIN, DEFAULT_DOMAIN)  # the VPC's Private DNS record
     simulator.dns.set_a(DEFAULT_DOMAIN, ["127.0.0.1"])
     page.set_viewport_size(WIDE)
@@ -131,7 +131,7 @@ def test_journey_1_an_admin_registers_a_private_endpoint_and_its_agent_probes_it
     page.press("#id_url", "Tab")
     expect(page.locator("#field-url .invalid-feedback")).to_have_count(0)
     page.select_option("#id_vpc", str(vpc.pk))
-    page.select_option("#id_workspace", label=re.compile("Bj Team"))
+    page.select_option("#id_workspace", str(workspace.pk))
     page.fill("#id_zones", "cn-beijing-a, cn-beijing-b")
     page.select_option("#id_allows_80_443", "true")
     page.fill("#id_interval_s", "10")
@@ -173,9 +173,9 @@ def test_journey_1_an_admin_registers_a_private_endpoint_and_its_agent_probes_it
     expect(section).not_to_contain_text("shown this once")  # the token is gone for good
     page.goto(f"{live_server.url}/endpoints/{endpoint.pk}/")
     expect(page.locator("#diagnosis")).to_contain_text("ok")
-    expect(page.locator("body")).to_contain_text("journey-a")
+    expect(page.locator("body")).to_contain_text("agent · vpc-journey01")  # from inside
     shots(page, "endpoint-first-result")
-    result = ProbeResult.objects.filter(endpoint=endpoint).latest("checked_at")
+    result = ProbeResult.objects.filter(endpoint=endpoint).latest("started_at")
     assert result.status == "up" and result.agent_id is not None
 
 

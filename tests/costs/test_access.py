@@ -38,13 +38,12 @@ PAGES_FOR_B = [
     ("get", f"/costs/workspaces/team-b/?{MARCH}&format=csv&table=days", 404),
     ("get", "/costs/reconciliation/?month=2026-03&workspace=team-b", 404),
     ("get", "/costs/reconciliation/?month=2026-03&workspace=team-b&format=csv", 404),
-    ("get", "/costs/bills/", 403),
-    ("post", "/costs/bills/", 403),
-    ("get", "/costs/bills/{bill}/", 403),
-    ("post", "/costs/bills/{bill}/mapping/", 403),
-    ("post", "/costs/bills/{bill}/confirm/", 403),
-    ("get", "/costs/bills/{bill}/progress/", 403),
-    ("get", "/costs/bills/{bill}/unmapped.csv", 403),
+    # An admin's upload (of B's rows) is not lead A's to see: not found.
+    ("get", "/costs/bills/{bill}/", 404),
+    ("post", "/costs/bills/{bill}/mapping/", 404),
+    ("post", "/costs/bills/{bill}/confirm/", 404),
+    ("get", "/costs/bills/{bill}/progress/", 404),
+    ("get", "/costs/bills/{bill}/unmapped.csv", 404),
     ("get", "/costs/prices/new/", 403),
     ("get", "/costs/prices/{price}/edit/", 403),
     ("post", "/costs/prices/{price}/edit/", 403),
@@ -97,6 +96,53 @@ def test_the_unfiltered_pages_of_a_lead_show_none_of_b(client_for, lead_a, world
         assert response.status_code == 200
         assert b"Team B" not in response.content and b"team-b" not in response.content, path
         assert b"7.77" not in response.content
+
+
+def test_a_lead_imports_the_bill_of_their_own_workspaces_only(
+    client_for, lead_a, workspace_a, workspace_b, world
+):
+    """A row of another team's workspace stops a lead's import, worded as for a workspace
+    that does not exist (nothing learnt of team B); their own rows import."""
+    from portal.costs.models import BillImport, BillLine
+
+    client = client_for(lead_a)
+    assert client.get("/costs/bills/").status_code == 200
+    assert b"b.csv" not in client.get("/costs/bills/").content  # the admin's upload
+    mixed = bill_csv(
+        [
+            bill_row(workspace_a, day="2026-03-04", amount="1.25"),
+            bill_row(workspace_b, day="2026-03-04", amount="9.99"),
+        ]
+    )
+    response = client.post("/costs/bills/", {"file": _upload("mixed.csv", mixed)})
+    assert response.status_code == 302
+    mixed_import = BillImport.objects.get(filename="mixed.csv")
+    page = client.get(response["Location"]).content.decode()
+    assert "is not one you lead" in page and workspace_b.workspace_id in page
+    assert "Team B" not in page and "team-b" not in page
+    client.post(f"/costs/bills/{mixed_import.pk}/confirm/")
+    mixed_import.refresh_from_db()
+    assert mixed_import.status == "preview"  # refused: nothing queued
+    unknown = bill_csv([bill_row("llm-nobody000", day="2026-03-04", amount="1")])
+    response = client.post("/costs/bills/", {"file": _upload("unknown.csv", unknown)})
+    assert "is not one you lead" in client.get(response["Location"]).content.decode()
+
+    own = bill_csv([bill_row(workspace_a, day="2026-03-04", amount="1.25")])
+    response = client.post("/costs/bills/", {"file": _upload("own.csv", own)})
+    own_import = BillImport.objects.get(filename="own.csv")
+    assert own_import.can_confirm and own_import.uploaded_by == lead_a
+    queued = []
+    assert services.confirm_bill_import(own_import, actor=lead_a, enqueue=queued.append)
+    services.run_bill_import(queued[0])  # the worker's task body
+    own_import.refresh_from_db()
+    assert own_import.status == "done"
+    assert not BillLine.objects.filter(workspace=workspace_b, bill_import=own_import).exists()
+
+
+def _upload(name, content):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, "text/csv")
 
 
 COST_PAGES = [

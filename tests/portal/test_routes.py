@@ -127,12 +127,23 @@ PAGES = {
         ("get", "/costs/prices/{price}/delete/", None, pages(405)),
         ("post", "/costs/prices/{spare_price}/delete/", None, pages(302)),
     ],
-    "cost-bills": [("get", "/costs/bills/", None, pages(200))],
-    "cost-bill": [("get", "/costs/bills/{bill}/", None, pages(200))],
-    "cost-bill-mapping": [("get", "/costs/bills/{bill}/mapping/", None, pages(405))],
-    "cost-bill-confirm": [("get", "/costs/bills/{bill}/confirm/", None, pages(405))],
-    "cost-bill-progress": [("get", "/costs/bills/{bill}/progress/", None, pages(200))],
-    "cost-bill-problems": [("get", "/costs/bills/{bill}/unmapped.csv", None, pages(200))],
+    # Leads import their own workspaces' bills; an admin's upload is not theirs to see.
+    "cost-bills": [("get", "/costs/bills/", None, VIEW_COSTS)],
+    "cost-bill": [
+        ("get", "/costs/bills/{bill}/", None, pages(200, lead=404)),
+        ("get", "/costs/bills/{lead_bill}/", None, VIEW_COSTS),
+    ],
+    "cost-bill-mapping": [
+        ("get", "/costs/bills/{bill}/mapping/", None, pages(405, lead=405)),
+        ("post", "/costs/bills/{bill}/mapping/", None, pages(302, lead=404)),
+    ],
+    "cost-bill-confirm": [
+        ("get", "/costs/bills/{lead_bill}/confirm/", None, pages(405, lead=405)),
+    ],
+    "cost-bill-progress": [("get", "/costs/bills/{bill}/progress/", None, pages(200, lead=404))],
+    "cost-bill-problems": [
+        ("get", "/costs/bills/{bill}/unmapped.csv", None, pages(200, lead=404)),
+    ],
     "vpc-list": [("get", "/vpcs/", None, VIEW_ENDPOINTS)],
     "vpc-create": [("get", "/vpcs/new/", None, pages(200))],
     "vpc-detail": [
@@ -467,6 +478,9 @@ def world(admin, ops, lead_a, lead_b, workspace_a, workspace_b, make_vpc, make_e
     bill = upload_bill(
         bill_csv([bill_row(workspace_b, day="2026-03-09", amount="1.00")]), "b.csv", actor=None
     )
+    lead_bill = upload_bill(
+        bill_csv([bill_row(workspace_a, day="2026-03-09", amount="1.00")]), "a.csv", actor=lead_a
+    )
     spare_price = ModelPrice.objects.create(
         model=CatalogModel.objects.get(name="qwen-max"),
         region_id="cn-beijing",
@@ -477,6 +491,7 @@ def world(admin, ops, lead_a, lead_b, workspace_a, workspace_b, make_vpc, make_e
     )
     return {
         "bill": bill.pk,
+        "lead_bill": lead_bill.pk,
         "price": ModelPrice.objects.exclude(pk=spare_price.pk).first().pk,
         "spare_price": spare_price.pk,
         ADMIN: admin,
