@@ -8,10 +8,8 @@ simulator's config.
 
 import json
 import os
-import random
 import secrets
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -19,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from endpoints.agents import services as agents
+from endpoints.devtools.demo_costs import seed_costs
 from endpoints.devtools.demo_history import seed_history
 from endpoints.network.models import Endpoint, Vpc
 from endpoints.network.services import check_endpoint
@@ -29,7 +28,6 @@ from endpoints.status.tasks import refresh_summaries
 from portal.accounts.models import Role, User
 from portal.alerts.models import Channel
 from portal.alerts.services import save_channel
-from portal.costs.models import ModelPrice, UsageRecord
 from portal.workspaces.models import (
     ApiKey,
     CatalogModel,
@@ -370,6 +368,12 @@ class DemoWorld:
                 )
             self._agents()
             self._status()
+            made = seed_costs()
+            if made:
+                self.out.write(
+                    f"Demo costs: {made['usage_rows']:,} days of metered usage, "
+                    f"{len(made['bills'])} monthly bills imported (var/demo-bills/)."
+                )
         (settings.VAR_DIR / "simulator.json").write_text(json.dumps(SIMULATOR_CONFIG, indent=2))
         self._simulator_ca()
         self.out.write("")
@@ -520,50 +524,6 @@ class DemoWorld:
             check_endpoint(endpoint)  # the demo obeys the same rules as everyone
             endpoint.save()
         schedules.sync(Endpoint.objects.values_list("pk", flat=True))
-        self._usage(workspaces)
-
-    def _usage(self, workspaces):
-        """A month of plausible usage so the cost split has something to split (source 'demo')."""
-        rng = random.Random(42)
-        today = timezone.localdate()
-        start = today.replace(day=1) - timedelta(days=31)
-        prices = {
-            (p.model.name, p.region_id): p for p in ModelPrice.objects.select_related("model")
-        }
-        profile = {
-            "bj-default": [("qwen-max", 900), ("qwen-plus", 3000)],
-            "bj-data": [("qwen-plus", 5200), ("qwen-flash", 12000), ("qwen-turbo", 2500)],
-            "sg-default": [("qwen-plus", 2100), ("qwen-max", 400)],
-            "sg-support": [("qwen-flash", 9000), ("qwen-plus", 1200)],
-            "us-analytics": [("qwen-plus-us", 1500)],
-            "fin-risk": [("qwen-max", 300), ("qwen-plus", 800)],
-        }
-        rows = []
-        day = start
-        while day <= today:
-            weekday_factor = 0.35 if day.weekday() >= 5 else 1.0
-            for slug, models in profile.items():
-                ws = workspaces[slug]
-                for model, requests in models:
-                    n = int(requests * weekday_factor * rng.uniform(0.7, 1.3))
-                    tokens_in, tokens_out = n * rng.randint(600, 1400), n * rng.randint(150, 450)
-                    price = prices.get((model, ws.region_id))
-                    cost = price.cost(tokens_in, tokens_out) if price else Decimal(0)
-                    rows.append(
-                        UsageRecord(
-                            workspace=ws,
-                            model_name=model,
-                            day=day,
-                            source="demo",
-                            requests=n,
-                            input_tokens=tokens_in,
-                            output_tokens=tokens_out,
-                            cost=cost,
-                            currency=price.currency if price else ws.currency,
-                        )
-                    )
-            day += timedelta(days=1)
-        UsageRecord.objects.bulk_create(rows)
 
     def _simulator_ca(self):
         # Made before the worker starts, so SSL_CERT_FILE points at a file that exists.

@@ -383,13 +383,16 @@ def _check_ingest_rows(rows) -> list[_IngestRow]:
 
 
 @transaction.atomic
-def ingest_usage(rows, *, actor, source: str = "api") -> int:
+def ingest_usage(rows, *, actor, source: str = "api", usage_source: str = Source.API) -> int:
     """Store metered usage sent by a team (a gateway, an SDK hook): all rows or none.
 
     Each row is a day's total for its workspace, model, key and batch flag: sending it again
     replaces it, so a client may retry safely. Rows are costed with the price in force on
-    their day.
+    their day. `source` is the audit trail's (api, web, cli); `usage_source` the records'
+    (the ingest API's, or the demo's, labelled so).
     """
+    if usage_source not in METERED or usage_source == Source.PROBE:
+        raise ValueError(f"Not a source of ingested usage: {usage_source!r}")
     items = _check_ingest_rows(rows)
     _lock_workspaces(item.workspace.pk for item in items)
     covered = _bill_days((item.workspace.pk, item.day) for item in items)
@@ -398,7 +401,7 @@ def ingest_usage(rows, *, actor, source: str = "api") -> int:
     existing = {
         (r.workspace_id, r.day, r.model_name, r.key_fingerprint, r.batch): r
         for r in UsageRecord.objects.filter(
-            source=Source.API,
+            source=usage_source,
             workspace_id__in={i.workspace.pk for i in items},
             day__gte=min(days),
             day__lte=max(days),
@@ -413,7 +416,7 @@ def ingest_usage(rows, *, actor, source: str = "api") -> int:
                 workspace=item.workspace,
                 model_name=item.model,
                 day=item.day,
-                source=Source.API,
+                source=usage_source,
                 key_fingerprint=item.key_fingerprint,
                 batch=item.batch,
             )
