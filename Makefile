@@ -9,7 +9,7 @@ DEMO_ENV := DEBUG=1 PORTAL_PROBE_ALLOWED_NETWORKS=127.0.0.0/8 PORTAL_PROBE_RESOL
             SSL_CERT_FILE=$(CURDIR)/var/simulator-ca.pem PORTAL_DISPATCH_EVERY_S=5 \
             PORTAL_URL=http://127.0.0.1:8000
 
-.PHONY: install run test faults lint format bench vendor chromium clean
+.PHONY: install run test faults lint format bench screenshots vendor chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install chromium
 # redis-server on the PATH; CI's second pass runs it.
 faults: install
 	$(BIN)/pytest -m faults tests/faults
+
+# The newcomer's journeys in Chromium, saving the README's screenshots under docs/screenshots/.
+screenshots: install chromium
+	PORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -m browser tests/browser/test_journeys.py
 
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \

@@ -77,6 +77,8 @@ def home_url_name(user) -> str:
     """Where each role lands after signing in."""
     if has_perm(user, Perm.VIEW_ENDPOINTS):
         return "probe-board"
+    if has_perm(user, Perm.VIEW_COSTS):
+        return "cost-split"  # a team lead: what their workspaces spend
     return "workspace-list"
 
 

@@ -56,6 +56,16 @@ def shots(tmp_path):
     return shot
 
 
+def assert_fits(page, path):
+    """At this width the page needs no sideways scrolling (wide tables scroll in their box)."""
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"{path} is {overflow} px wider than the {page.viewport_size} window"
+
+
 @pytest.fixture
 def simulator(tmp_path):
     sim = Simulator(SimState(), dns_port=0, workdir=tmp_path / "sim")
@@ -304,3 +314,114 @@ def test_journey_3_ops_sees_a_fault_open_an_incident_alert_and_close(
         message="the closing webhook",
         logs=logs,
     )
+    page.goto(f"{live_server.url}/endpoints/{broken.pk}/")
+    expect(page.locator("#diagnosis")).to_contain_text("ok")
+    shots(page, "endpoint-history")
+
+    # On a phone: the board and an endpoint read without sideways scrolling.
+    page.set_viewport_size(NARROW)
+    assert_fits(page, f"{live_server.url}/probes/")
+    shots(page, "board-narrow")
+    assert_fits(page, f"{live_server.url}/endpoints/{broken.pk}/")
+    assert_fits(page, f"{live_server.url}/incidents/")
+
+
+# -- journey 2 ------------------------------------------------------------------------------
+
+
+def test_journey_2_a_team_lead_follows_the_money(
+    page,
+    live_server,
+    lead_a,
+    workspace_a,
+    workspace_b,
+    celery_worker_process,
+    tmp_path,
+    shots,
+):
+    from datetime import date, timedelta
+
+    from portal.costs import services as costs
+    from tests.costs.conftest import bill_csv, bill_row
+
+    # March: both teams metered every day; team A's own bill is 12 % above its estimate.
+    rows = []
+    for n in range(31):
+        day = date(2026, 3, 1) + timedelta(days=n)
+        for workspace, tokens in ((workspace_a, 2_000_000), (workspace_b, 7_000_000)):
+            rows.append(
+                {
+                    "workspace": workspace.slug,
+                    "model": "qwen-plus",
+                    "date": day.isoformat(),
+                    "requests": 1000,
+                    "input_tokens": tokens,
+                    "output_tokens": tokens // 10,
+                }
+            )
+    costs.ingest_usage(rows, actor=None, source="cli")
+    bill = tmp_path / "team-a-2026-03.csv"
+    days = [(date(2026, 3, 1) + timedelta(days=n)).isoformat() for n in range(31)]
+    bill.write_bytes(  # per day 1.80 billed, where the estimate is 1.60 in + 0.40 out = 2.00
+        bill_csv(
+            [bill_row(workspace_a, day=d, usage="2000000", amount="1.45") for d in days]
+            + [
+                bill_row(workspace_a, day=d, side="output_token", usage="200000", amount="0.35")
+                for d in days
+            ]
+        )
+    )
+    celery_worker_process()
+    page.set_viewport_size(WIDE)
+    sign_in(page, live_server, lead_a)
+
+    # The cost split is a lead's home; a custom range.
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("h1")).to_contain_text("Cost split")
+    page.select_option("#id_range", "custom")
+    page.fill("#id_start", "2026-03-01")
+    page.fill("#id_end", "2026-03-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"start=2026-03-01&end=2026-03-31"))
+    split = page.locator(".split-table").first
+    expect(split).to_contain_text("Team A")
+    expect(page.locator("body")).not_to_contain_text("Team B")
+    shots(page, "cost-split")
+
+    # Into their workspace, and its CSV.
+    split.get_by_role("link", name="Team A").click()
+    expect(page.locator("h1")).to_contain_text("Team A")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download CSV|csv")).first.click()
+    csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "qwen-plus" in csv_text or "2026-03" in csv_text, csv_text[:300]
+    shots(page, "cost-workspace")
+
+    # Their own bill: preview, confirm, progress, done.
+    page.goto(f"{live_server.url}/costs/")
+    page.get_by_role("link", name="Bill imports").click()
+    page.set_input_files("#id_file", str(bill))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.locator("#bill-counts")).to_contain_text("62")
+    shots(page, "bill-preview")
+    page.get_by_role("button", name=re.compile(r"Import 62 rows")).click()
+    expect(page.locator("#bill-done")).to_contain_text("Imported 62 rows", timeout=90_000)
+
+    # The reconciliation: the bill against the estimate.
+    page.goto(f"{live_server.url}/costs/reconciliation/?month=2026-03")
+    table = page.locator("main table").first
+    expect(table).to_contain_text("Team A")
+    expect(table).to_contain_text("-11.11 %")  # 55.80 billed, 62.00 estimated: 6.20 of 55.80
+    expect(page.locator("body")).not_to_contain_text("Team B")
+    shots(page, "reconciliation")
+
+    # On a phone too.
+    page.set_viewport_size(NARROW)
+    assert_fits(page, f"{live_server.url}/costs/?range=custom&start=2026-03-01&end=2026-03-31")
+    shots(page, "cost-split-narrow")
+    assert_fits(page, f"{live_server.url}/costs/reconciliation/?month=2026-03")
+
+    # Another team's workspace is not there for them.
+    response = page.goto(f"{live_server.url}/costs/workspaces/team-b/")
+    assert response.status == 404
+    expect(page.locator("body")).not_to_contain_text("Team B")
