@@ -19,14 +19,29 @@
     if (sort) event.detail.parameters.set("sort", sort);
   });
 
-  // A failed htmx request says so instead of doing nothing.
-  document.addEventListener("htmx:responseError", function (event) {
+  // A failed htmx request says so instead of doing nothing: one message, however many
+  // requests fail (the board refreshes every 10 s), gone once a request succeeds again.
+  function requestFailed(text) {
     var box = document.getElementById("messages");
     if (!box) return;
+    var alert = document.getElementById("request-error");
+    if (!alert) {
+      box.insertAdjacentHTML("beforeend", '<div id="request-error" class="alert alert-danger py-2" role="alert"></div>');
+      alert = document.getElementById("request-error");
+    }
+    alert.textContent = text + " (" + new Date().toLocaleTimeString() + ")";
+  }
+  document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    var text = status === 403 ? "Your role may not do this." : "The request failed (" + status + "). Try again.";
-    box.insertAdjacentHTML("beforeend", '<div class="alert alert-danger py-2" role="alert"></div>');
-    box.lastElementChild.textContent = text;
+    requestFailed(status === 403 ? "Your role may not do this." : "The request failed (" + status + "). What you see may be out of date; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    requestFailed("The portal did not answer: is the network (or the server) down? What you see may be out of date.");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    var alert = document.getElementById("request-error");
+    if (alert && event.detail.successful && xhr && xhr.status < 400) alert.remove();
   });
 
   // Copy buttons: <button data-copy-target="#id">.
