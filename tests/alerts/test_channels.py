@@ -315,3 +315,42 @@ def test_the_channel_pages(db, client_for, admin):
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "secret123" not in page and "…t123" in page
+
+
+def test_an_open_unacknowledged_incident_is_recalled_once_per_interval(
+    db, admin, ops, make_endpoint
+):
+    """A channel reminding every 30 min: one reminder per 30 min the incident stays open and
+    unacknowledged, never two for one interval however often the task runs, none once
+    someone acknowledged it."""
+    from endpoints.status import services as status
+    from portal.alerts import reminders
+
+    endpoint = make_endpoint(name="bj private")
+    opened = timezone.now() - timedelta(minutes=65)
+    incident = Incident.objects.create(
+        endpoint=endpoint,
+        status="down",
+        diagnosis="tcp_timeout",
+        message="no answer",
+        opened_at=opened,
+    )
+    with Receiver() as receiver:
+        channel(admin, "webhook", f"{receiver.url}/remind", remind_every_min=30)
+        assert reminders.remind(now=opened + timedelta(minutes=20)) == 0  # not yet
+        reminders.remind(now=opened + timedelta(minutes=31))
+        reminders.remind(now=opened + timedelta(minutes=45))  # the same interval again
+        deliver_all()
+
+        def events():
+            return [json.loads(r["body"])["event"] for r in receiver.requests]
+
+        assert events() == ["incident_reminder"]
+        reminders.remind(now=opened + timedelta(minutes=61))
+        deliver_all()
+        assert events() == ["incident_reminder", "incident_reminder"]
+        status.acknowledge(incident, actor=ops, note="on it")
+        reminders.remind(now=opened + timedelta(minutes=95))
+        deliver_all()
+        assert events().count("incident_reminder") == 2  # acknowledged: no more reminders
+        assert events()[-1] == "incident_acknowledged"
