@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from portal.accounts.models import User
 from portal.forms import FieldErrorsToFormMixin
+from portal.inputs import text_problem
 
 from .models import Region, Workspace
 from .secrets import check_api_key_secret
@@ -35,8 +36,8 @@ class WorkspaceForm(FieldErrorsToFormMixin, forms.ModelForm):
     def _current_region(self):
         region_id = self.data.get(self.add_prefix("region")) if self.is_bound else None
         region_id = region_id or self.initial.get("region") or self.instance.region_id
-        if not region_id:
-            return None
+        if not region_id or not isinstance(region_id, str) or text_problem(region_id):
+            return None  # a NUL cannot be looked up (PostgreSQL refuses it): the field says so
         return Region.objects.filter(pk=region_id).first()
 
 
