@@ -257,7 +257,10 @@ class EndpointForm(FieldErrorsToFormMixin, forms.ModelForm):
                     "hx-target": f"#field-{name}",
                     "hx-swap": "outerHTML",
                     "hx-include": "closest form",
-                    "hx-sync": "closest form:queue all",
+                    # A newer change of the same field aborts the older check: its answer
+                    # would put back the value the user has since changed (arrow keys in a
+                    # select fire one change per key).
+                    "hx-sync": "this:replace",
                 }
             )
         return self
