@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import h11
 
+from . import dnswire
 from .codes import DEFAULT_DOMAIN_KINDS, Kind, Phase, Status
 from .egress import (
     KIND_SECRET_HOSTS,
@@ -390,7 +391,10 @@ async def probe_many(
         async with semaphore:
             return await probe(target, policy)
 
-    return await asyncio.gather(*(one(t) for t in targets))
+    try:
+        return await asyncio.gather(*(one(t) for t in targets))
+    finally:
+        dnswire.close_channels()  # this loop may end now (probe_sync): leave no socket open
 
 
 def probe_sync(

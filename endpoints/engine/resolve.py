@@ -17,6 +17,7 @@ import dns.message
 import dns.rcode
 import dns.resolver
 
+from . import dnswire
 from .codes import Phase
 from .egress import EgressPolicy, classify_address
 from .hosts import parse_override, parse_resolver
@@ -152,13 +153,17 @@ async def resolve(
     for answer in answers:
         if answer == "nxdomain":
             continue
-        for cname in answer.cnames:
-            for rdata in cname:
-                target = rdata.target.to_text().rstrip(".").lower()
-                if target not in chain:
-                    chain.append(target)
-        if answer.answer is not None:
-            addresses.extend(rdata.address for rdata in answer.answer)
+        for target in answer.cnames:
+            if target not in chain:
+                chain.append(target)
+        addresses.extend(answer.addresses)
+    if not addresses and any(isinstance(f, dns.exception.Timeout) for f in failures):
+        # One question unanswered and the other empty: nothing says the name has no address.
+        raise Finding(
+            "dns_timeout",
+            f"{where} did not answer every question for {host} within {timeout:g} s.",
+            Phase.RESOLVE,
+        )
     if not addresses:
         raise Finding(
             "dns_nxdomain", f"{name} has no A or AAAA record according to {where}.", Phase.RESOLVE
@@ -171,21 +176,21 @@ class _ServerFailed(dns.exception.DNSException):
 
 
 async def _ask(name: str, rdtype: str, nameservers, timeout: float):
-    """One question, straight to the resolver(s) (no search list, no cache): the answer's
-    chaining result, "nxdomain", or a DNSException. The next server is tried on failure,
-    within `timeout` overall; a truncated answer is asked again over TCP."""
+    """One question, straight to the resolver(s) (no search list, no cache): an _Answer,
+    "nxdomain", or a DNSException. The next server is tried on failure, within `timeout`
+    overall; a truncated answer is asked again over TCP."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    question = dns.message.make_query(name, rdtype)
     failure: Exception = dns.exception.Timeout(timeout=timeout)
     for address, port in nameservers:
         left = deadline - loop.time()
         if left <= 0:
             break
         try:
-            response = await dns.asyncquery.udp(question, address, timeout=left, port=port)
+            response = await dnswire.ask_udp(name, rdtype, address, port, left)
             if response.flags & dns.flags.TC:
                 left = max(0.1, deadline - loop.time())
+                question = dns.message.make_query(name, rdtype)
                 response = await dns.asyncquery.tcp(question, address, timeout=left, port=port)
         except dns.exception.Timeout as exc:
             failure = exc
@@ -201,5 +206,12 @@ async def _ask(name: str, rdtype: str, nameservers, timeout: float):
         if code != dns.rcode.NOERROR:
             failure = _ServerFailed(f"{address}:{port} answered {dns.rcode.to_text(code)}")
             continue
-        return response.resolve_chaining()
+        _, qname, qtype = dnswire.question_wire(name, rdtype)
+        return _Answer(*dnswire.answer_records(response, qname, qtype))
     raise failure
+
+
+@dataclass
+class _Answer:
+    cnames: list[str]  # the CNAME targets, in order
+    addresses: list[str]

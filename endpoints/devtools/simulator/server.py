@@ -1,6 +1,7 @@
 """The simulator's listeners: HTTP and HTTPS (asyncio + h11) and DNS (UDP), on loopback only."""
 
 import asyncio
+import contextlib
 import email.utils
 import http
 import json
@@ -95,6 +96,12 @@ class Simulator:
                 lambda: self.dns, local_addr=(LOOPBACK, self.dns_port)
             )
             self.dns_port = self._dns_transport.get_extra_info("sockname")[1]
+            # A burst of questions (hundreds of probes a second, two each) must queue, not be
+            # dropped as a full buffer would: a resolver's buffer is as large as this.
+            with contextlib.suppress(OSError):
+                self._dns_transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024
+                )
         return self
 
     async def _stop(self) -> None:
