@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from endpoints.engine import probe
 
@@ -110,18 +110,41 @@ class Prober:
         while True:
             batch = self._collect()
             if batch:
-                try:
-                    self._record(batch)
-                except Exception:
-                    log.exception(
-                        "Could not record %d probe result(s); their leases will run out and "
-                        "the endpoints be probed again.",
-                        len(batch),
-                    )
+                self._record_isolated(batch)
                 self._release(len(batch))
             elif self._closing.is_set() and self._pending <= 0:
                 connection.close()
                 return
+
+    def _record_isolated(self, batch: list) -> None:
+        """Record the batch; if the database refuses it for a reason other than a lost
+        connection (those are retried inside `record_with_retry`), record it one result at
+        a time, so one result it refuses loses only itself."""
+        try:
+            self._record(batch)
+            return
+        except (OperationalError, InterfaceError):  # still unreachable after the retries
+            log.exception(
+                "Could not record %d probe result(s): the database did not come back; their "
+                "leases will run out and the endpoints be probed again.",
+                len(batch),
+            )
+            return
+        except Exception:
+            if len(batch) == 1:
+                log.exception(
+                    "Could not record the result of endpoint %s; its lease will run out and it "
+                    "will be probed again.",
+                    batch[0].endpoint_id,
+                )
+                return
+            log.warning(
+                "Could not record %d probe results together; recording them one by one.",
+                len(batch),
+                exc_info=True,
+            )
+        for observation in batch:
+            self._record_isolated([observation])
 
     def _collect(self) -> list:
         """What ended in the last FLUSH_S (at most MAX_BATCH): wait for the first, then take

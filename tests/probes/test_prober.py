@@ -1,0 +1,72 @@
+"""One bad endpoint or one result the database refuses costs only itself: the worker's other
+probes are prepared, probed and recorded as usual."""
+
+import logging
+import time
+
+import pytest
+
+from endpoints.network.models import Vpc
+from endpoints.probes import dispatch, runner
+from endpoints.probes.models import CENTRAL, ProbeResult, ProbeSchedule
+from endpoints.probes.prober import Prober
+
+OTHER = "ep-run002.dashscope.cn-beijing.privatelink.aliyuncs.com"
+
+
+@pytest.fixture
+def two(probed, sim, make_vpc, make_endpoint, workspace_a):
+    """`probed` and a second endpoint in a VPC of its own, both due."""
+    vpc = make_vpc(vpc_id="vpc-bjtest02", resolver=f"127.0.0.1:{sim.dns_port}")
+    other = make_endpoint(
+        name="bj private 2",
+        url=f"http://{OTHER}:{sim.http_port}",
+        vpc=vpc,
+        workspace=workspace_a,
+        allows_80_443=True,
+    )
+    sim.dns.set_a(OTHER, ["127.0.0.1"])
+    return probed, other
+
+
+def test_an_endpoint_that_cannot_be_prepared_is_skipped_and_the_others_probed(two, caplog):
+    probed, other = two
+    # Records written around the validators (a list where a mapping belongs): preparing this
+    # endpoint's target raises.
+    Vpc.objects.filter(pk=other.vpc_id).update(host_overrides=["not", "a", "mapping"])
+    token, claimed = dispatch.claim_central()
+    assert len(claimed) == 2
+    with caplog.at_level(logging.ERROR, logger="endpoints.probes.runner"):
+        works = runner.work_for([pk for pk, _ in claimed], token)
+    assert [w.target.endpoint_id for w in works] == [probed.pk]
+    assert f"Endpoint {other.pk} could not be prepared" in caplog.text
+
+
+def wait_until_recorded(prober, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while prober.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert prober.pending == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # recorded from its threads
+def test_a_result_the_database_refuses_loses_only_itself(two, caplog):
+    probed, other = two
+    token, claimed = dispatch.claim_central()
+    works = runner.work_for([pk for pk, _ in claimed], token)
+    assert len(works) == 2
+    poisoned = next(w for w in works if w.target.endpoint_id == other.pk)
+    poisoned.observation.run_id = "not-a-run-id"  # no such manual run: the insert fails
+    prober = Prober(capacity=4)
+    try:
+        with caplog.at_level(logging.WARNING, logger="endpoints.probes.prober"):
+            assert prober.submit(works, timeout=5)
+            wait_until_recorded(prober)
+    finally:
+        prober.close(wait_s=5)
+    assert ProbeResult.objects.filter(endpoint=probed, location=CENTRAL).count() == 1
+    assert not ProbeResult.objects.filter(endpoint=other).exists()
+    assert ProbeSchedule.objects.get(endpoint=probed).lease_token is None  # moved on
+    # The refused one keeps its lease: it runs out and the endpoint is probed again.
+    assert ProbeSchedule.objects.get(endpoint=other).lease_token is not None
+    assert f"Could not record the result of endpoint {other.pk}" in caplog.text
