@@ -34,7 +34,7 @@ from endpoints.engine import ProbeOutcome
 from endpoints.network.choices import EAS_KINDS, Status
 from endpoints.network.models import MAX_INTERVAL_S, Endpoint
 from portal.costs.services import account_probe_usage
-from portal.workspaces.models import ApiKey, EasToken
+from portal.workspaces.models import ApiKey, EasToken, Workspace
 
 from .bulk import bulk_set
 from .models import BAD, ProbeResult, ProbeRun, ProbeSchedule, StatusChange
@@ -123,9 +123,9 @@ def record(observations: list[Observation]) -> Summary:
         }
         endpoints = {
             e.pk: e
-            for e in Endpoint.objects.filter(
-                pk__in={o.endpoint_id for o in observations}
-            ).select_related("workspace", "workspace__region")
+            for e in Endpoint.objects.filter(pk__in={o.endpoint_id for o in observations}).only(
+                "pk", "kind", "workspace_id", "eas_token_id"
+            )
         }
         fresh, duplicates = _without_duplicates(
             [o for o in observations if o.endpoint_id in endpoints], summary
@@ -192,11 +192,7 @@ def record(observations: list[Observation]) -> Summary:
         )
         StatusChange.objects.bulk_create(flips)
         _touch_credentials(fresh, endpoints, now)
-        account_probe_usage(
-            (endpoints[o.endpoint_id].workspace, o.outcome.usage)
-            for o in fresh
-            if o.outcome.usage and endpoints[o.endpoint_id].workspace_id
-        )
+        _account_usage(fresh, endpoints)
         for run_id, count in runs.items():
             ProbeRun(pk=run_id).advance(count)
         if summary.changes:
@@ -369,6 +365,20 @@ def _flip(obs: Observation, change: Recorded) -> StatusChange:
         previous=change.previous,
         diagnosis=change.diagnosis,
     )
+
+
+def _account_usage(observations, endpoints) -> None:
+    """The billed model calls, against the workspaces whose keys made them."""
+    billed = [
+        (obs, endpoints[obs.endpoint_id].workspace_id)
+        for obs in observations
+        if obs.outcome.usage and endpoints[obs.endpoint_id].workspace_id
+    ]
+    if billed:
+        workspaces = Workspace.objects.in_bulk({pk for _, pk in billed})
+        account_probe_usage(
+            (workspaces[pk], obs.outcome.usage) for obs, pk in billed if pk in workspaces
+        )
 
 
 def _touch_credentials(observations, endpoints, now) -> None:
