@@ -1,6 +1,9 @@
 """The command line: `access-portal-agent --portal URL --token TOKEN` (or PORTAL_URL and
 PORTAL_AGENT_TOKEN), running until stopped. Exit status 2, with one line on stderr, for a
-token the portal rejects; 1 for a configuration it cannot use; 0 after SIGTERM."""
+token the portal rejects; 1 for a configuration it cannot use; 0 after SIGTERM.
+
+The log goes to stdout, so stderr holds nothing but that one line: a supervisor (or a
+person) reading stderr after the exit sees why, not the last of the log."""
 
 import argparse
 import asyncio
@@ -63,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RedactSecretsFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)

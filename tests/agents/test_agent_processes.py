@@ -97,7 +97,9 @@ def world(tmp_path, make_workspace, make_vpc, make_endpoint):
     def start_agent(name):
         agent, token = services.add_agent(vpc, name, actor=None)
         state = tmp_path / f"state-{name}"
-        process = start_process(
+        log_path, stderr_path = tmp_path / f"agent-{name}.log", tmp_path / f"agent-{name}.err"
+        log, stderr = open(log_path, "w"), open(stderr_path, "w")  # noqa: SIM115
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -109,14 +111,18 @@ def world(tmp_path, make_workspace, make_vpc, make_endpoint):
                 "--state-dir",
                 str(state),
             ],
-            {
+            cwd=ROOT,
+            env={
                 "PATH": "/usr/bin:/bin",
                 "PORTAL_PROBE_ALLOWED_NETWORKS": "127.0.0.0/8",
                 "PYTHONPATH": str(ROOT),
                 "LOG_LEVEL": "DEBUG",
             },
-            tmp_path / f"agent-{name}.log",
+            stdout=log,
+            stderr=stderr,
         )
+        process.log, process.log_path = log, log_path  # as stop_process() expects
+        process.stderr_file, process.stderr_path = stderr, stderr_path
         process.record, process.state, process.token = agent, state, token
         agents[name] = process
         return process
@@ -127,7 +133,7 @@ def world(tmp_path, make_workspace, make_vpc, make_endpoint):
     w = World()
     w.sim, w.vpc, w.workspace, w.endpoints, w.portal = sim, vpc, workspace, endpoints, portal
     w.agents, w.start_agent, w.tmp_path = agents, start_agent, tmp_path
-    w.logs = lambda: sorted(tmp_path.glob("*.log"))
+    w.logs = lambda: sorted([*tmp_path.glob("*.log"), *tmp_path.glob("*.err")])
     try:
         yield w
     finally:
@@ -136,6 +142,7 @@ def world(tmp_path, make_workspace, make_vpc, make_endpoint):
                 stop_process(process)
             else:
                 process.log.close()
+            process.stderr_file.close()
         portal.stop()
         sim.stop()
 
@@ -196,9 +203,10 @@ def test_a_revoked_agent_exits_with_status_2_and_one_line(world):
     wait_for(lambda: probed_by(a.record), timeout=60, logs=world.logs())
     services.revoke_agent(Agent.objects.get(pk=a.record.pk), actor=None)
     assert a.wait(30) == 2
-    a.log.flush()
-    lines = [line for line in a.log_path.read_text().splitlines() if line.strip()]
-    assert lines[-1].startswith("access-portal-agent: the portal rejected this agent's token")
+    a.stderr_file.flush()
+    # Exactly one line: the reason, not the tail of a log (which goes to stdout).
+    (line,) = a.stderr_path.read_text().splitlines()
+    assert line.startswith("access-portal-agent: the portal rejected this agent's token (")
 
 
 def test_results_probed_while_the_portal_is_away_arrive_after(world):
