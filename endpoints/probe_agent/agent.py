@@ -6,7 +6,8 @@ results, beat, and carry on alone while the portal is away.
 - Results go back at most ~1 s after their probe ends. While the portal is unreachable they
   wait in a bounded buffer (oldest dropped first, counted) and the agent keeps probing what it
   last leased, on the same grid (slot + k x interval); when the portal answers again the
-  buffer is delivered, and the portal stores each slot once.
+  buffer is delivered, and the portal stores each slot once. A results request the portal
+  refuses (a 4xx other than 401/403) loses its own results only, counted as dropped too.
 - A rejected token (revoked) is fatal: exit status 2, one line on stderr. SIGTERM ends it
   cleanly: no new leases, the probes in flight finish, the buffer is delivered if it can be.
 - Secrets arrive sealed to this agent's key and are unsealed in memory at the moment of use;
@@ -70,6 +71,8 @@ class ProbeAgent:
         self.capacity = capacity
         self.policy = policy or EgressPolicy.from_env()
         self.buffer: deque = deque(maxlen=buffer_size)
+        self.in_flight = 0  # results posted, not yet answered (out of the buffer meanwhile)
+        self.portal_back = asyncio.Event()  # the lease loop saw the portal answer again
         self.stats = Stats()
         self.known: dict[int, Known] = {}
         self.pending: set[int] = set()  # schedules with a probe waiting or in flight
@@ -158,9 +161,17 @@ class ProbeAgent:
                 async with asyncio.timeout(10):
                     await self._deliver()
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """`seconds`, or less when stopping (or `wake` is set)."""
+        events = [self.stopping, *([wake] if wake else [])]
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(
+                waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     # -- leasing ------------------------------------------------------------------------------
 
@@ -176,6 +187,7 @@ class ProbeAgent:
         elif not offline and self.offline:
             log.info("The portal answers again; %d result(s) to deliver.", len(self.buffer))
             self.stats.offline_since = None
+            self.portal_back.set()
         self.offline = offline
 
     async def _lease_loop(self) -> None:
@@ -239,6 +251,12 @@ class ProbeAgent:
             self.stats.probes += 1
             if len(self.buffer) == self.buffer.maxlen:
                 self.stats.dropped += 1  # the oldest goes (deque maxlen)
+                if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                    log.warning(
+                        "The buffer is full (%d): dropping the oldest results (%d so far).",
+                        self.buffer.maxlen,
+                        self.stats.dropped,
+                    )
             lease = lease or self.late_leases.pop((item["schedule"], slot.isoformat()), None)
             self.buffer.append(
                 {
@@ -259,19 +277,45 @@ class ProbeAgent:
     # -- results and heartbeats ---------------------------------------------------------------
 
     async def _deliver(self) -> None:
+        """Post the buffer, oldest first, up to MAX_POST a request. A batch leaves the buffer
+        while it is in flight (new results keep their room) and goes back in front of them if
+        the portal does not answer; a 4xx skips that batch only (counted as dropped)."""
         while self.buffer:
-            batch = [self.buffer[i] for i in range(min(MAX_POST, len(self.buffer)))]
-            answer = await self.client.results(batch)
-            for _ in batch:
-                self.buffer.popleft()
+            batch = [self.buffer.popleft() for _ in range(min(MAX_POST, len(self.buffer)))]
+            self.in_flight = len(batch)
+            try:
+                answer = await self.client.results(batch)
+            except Refused as exc:
+                self.stats.dropped += len(batch)
+                log.warning(
+                    "The portal refused a batch of %d result(s), dropped: %s", len(batch), exc
+                )
+                continue
+            except BaseException:  # not answered (or stopping): kept for the next try
+                self._put_back(batch)
+                raise
+            finally:
+                self.in_flight = 0
             self.stats.delivered += answer.get("stored", 0)
             for rejected in answer.get("rejected", []):
                 log.warning("The portal refused a result: %s", rejected.get("error"))
 
+    def _put_back(self, batch: list[dict]) -> None:
+        """A batch not delivered goes back before the newer results; past the buffer's bound
+        its oldest are dropped (and counted), as a full buffer drops them."""
+        room = self.buffer.maxlen - len(self.buffer)
+        if len(batch) > room:
+            self.stats.dropped += len(batch) - room
+            batch = batch[len(batch) - room :]
+        self.buffer.extendleft(reversed(batch))
+
     async def _results_loop(self) -> None:
-        delay = 1.0
+        """Every second while results come; after the portal failed to answer, 1 s doubling to
+        30 s (at once when the lease loop sees the portal back)."""
+        wait, delay = 1.0, 1.0
         while not self.stopping.is_set():
-            await self._sleep(1.0 if not self.offline else delay)
+            await self._sleep(wait, wake=self.portal_back)
+            self.portal_back.clear()
             if not self.buffer:
                 continue
             try:
@@ -280,20 +324,23 @@ class ProbeAgent:
                 self._fatal(exc)
                 return
             except Unreachable as exc:
-                self._went(True, str(exc))
-                delay = min(delay * 2, BACKOFF_MAX_S)
-            except Refused as exc:
-                log.warning("The portal refused a batch of results: %s", exc)
-                self.buffer.clear()
+                log.info(
+                    "Could not deliver %d result(s) (%s); next try in %.0f s.",
+                    len(self.buffer),
+                    exc,
+                    delay,
+                )
+                wait, delay = delay, min(delay * 2, BACKOFF_MAX_S)
             else:
-                self._went(False)
-                delay = 1.0
+                wait, delay = 1.0, 1.0
 
     async def _heartbeat_loop(self) -> None:
         while not self.stopping.is_set():
             await self._sleep(self.heartbeat_s)
             try:
-                await self.client.heartbeat(self.version, len(self.buffer), self.stats.dropped)
+                await self.client.heartbeat(
+                    self.version, len(self.buffer) + self.in_flight, self.stats.dropped
+                )
             except Rejected as exc:
                 self._fatal(exc)
                 return

@@ -4,6 +4,7 @@ answer, its backoff, its egress whatever a lease says, and how it stops."""
 
 import signal
 import time
+from datetime import datetime
 
 import pytest
 
@@ -34,6 +35,101 @@ def agents(portal, tmp_path):
     for agent in started:
         if agent.process.poll() is None or not agent._out.closed:
             agent.stop()
+
+
+def slot_index(result, first_slot) -> int:
+    """Which slot of the 1 s grid a result is for: 0 is the leased one."""
+    return round((datetime.fromisoformat(result["slot"]) - first_slot).total_seconds())
+
+
+def after_first_lease(answer):
+    """A lease hook: the first call hands out `answer`'s items, every later one is a 503."""
+    calls = []
+
+    def hook(body):
+        calls.append(body)
+        if len(calls) == 1:
+            return 200, {"items": answer, "poll_s": 0.2}
+        return 503, {"detail": "the portal is restarting"}
+
+    return hook
+
+
+def test_a_full_buffer_drops_the_oldest_counts_them_and_the_survivors_all_arrive(portal, agents):
+    item = lease_item(interval_s=1)
+    first_slot = datetime.fromisoformat(item["slot"])
+    portal.leases.append([item])
+    agent = agents("--buffer", "5")
+    wait_for(lambda: portal.stored, timeout=30, message="the leased slot's result", logs=[])
+
+    # Away: the agent probes alone on the 1 s grid, keeping at most 5 results.
+    portal.stop()
+    time.sleep(9)
+    # Back, but slow (each results post takes 1.5 s while new results keep coming into the
+    # full buffer) and not leasing yet (so the agent goes on probing alone).
+    restarted = time.monotonic()
+
+    def slow_results(body):
+        time.sleep(1.5)
+
+    portal.answer = {"results": slow_results, "lease": lambda body: (503, {"detail": "busy"})}
+    portal.start()
+    wait_for(
+        lambda: sum(1 for t, _, s in portal.made("results") if t > restarted and s == 200) >= 3,
+        timeout=60,
+        message="three deliveries after the outage",
+        logs=[],
+    )
+    portal.answer = {}  # leasing again: the agent stops probing alone
+    wait_for(
+        lambda: (beat := portal.last_heartbeat()) and beat["buffered"] == 0 and beat["dropped"],
+        timeout=30,
+        message="a heartbeat with nothing left to deliver",
+    )
+    time.sleep(1.5)  # a probe still in flight has been delivered too
+    beat = portal.last_heartbeat()
+    assert agent.process.poll() is None, agent.logs()
+
+    indices = [slot_index(r, first_slot) for r in portal.stored]
+    assert len(indices) == len(set(indices)), sorted(indices)  # each slot delivered once
+    assert indices[0] == 0
+    survivors = sorted(indices[1:])
+    last = survivors[-1]
+    assert last >= 12, agent.logs()  # it kept probing alone through the outage
+    # The oldest went, the newer ones all arrived: no hole among the survivors ...
+    assert survivors == list(range(survivors[0], last + 1)), survivors
+    # ... and every slot probed alone is either delivered or counted as dropped.
+    assert beat["dropped"] == survivors[0] - 1 >= 3, (beat, survivors)
+
+
+def test_a_4xx_skips_only_that_requests_results_and_counts_them(portal, agents):
+    item = lease_item(interval_s=1)
+    first_slot = datetime.fromisoformat(item["slot"])
+    portal.answer["lease"] = after_first_lease([item])  # then it probes alone
+    refused = []
+
+    def refuse_the_first(body):
+        if refused:
+            return None
+        refused.append(body["results"])
+        time.sleep(2.5)  # meanwhile the next results come into the buffer
+        return 422, {"detail": "malformed"}
+
+    portal.answer["results"] = refuse_the_first
+    agent = agents()
+    wait_for(lambda: len(portal.stored) >= 6, timeout=40, message="results after the 4xx")
+    wait_for(
+        lambda: (beat := portal.last_heartbeat()) and beat["dropped"],
+        timeout=10,
+        message="a heartbeat counting the skipped results",
+    )
+    skipped = {slot_index(r, first_slot) for r in refused[0]}
+    delivered = sorted(slot_index(r, first_slot) for r in portal.stored)
+    assert skipped and not skipped & set(delivered)
+    # Everything after the refused request arrives: nothing else was thrown away.
+    assert delivered == list(range(max(skipped) + 1, delivered[-1] + 1)), (skipped, delivered)
+    assert portal.last_heartbeat()["dropped"] == len(skipped)
+    assert "refused" in agent.output() and agent.process.poll() is None
 
 
 def attempts(portal, name="lease", since=0.0) -> list[float]:
