@@ -191,9 +191,14 @@ class ProbeAgent:
         self.offline = offline
 
     async def _lease_loop(self) -> None:
+        """A lease every `poll_s` while there is room; after the portal failed to answer, the
+        next try 1 s later, doubling to 30 s, back to `poll_s` once it answers. Meanwhile the
+        known schedules are probed alone every `poll_s`, whatever the backoff."""
+        loop = asyncio.get_running_loop()
+        delay, retry_at = 1.0, 0.0
         while not self.stopping.is_set():
             room = self.capacity - len(self.pending)
-            if room > 0:
+            if room > 0 and loop.time() >= retry_at:
                 try:
                     answer = await self.client.lease(room)
                 except Rejected as exc:
@@ -201,15 +206,19 @@ class ProbeAgent:
                     return
                 except Unreachable as exc:
                     self._went(True, str(exc))
+                    log.info("No lease (%s); next try in %.0f s.", exc, delay)
+                    retry_at = loop.time() + delay
+                    delay = min(delay * 2, BACKOFF_MAX_S)
                 except Refused as exc:
                     log.warning("The portal refused the lease request: %s", exc)
                 else:
                     self._went(False)
+                    delay, retry_at = 1.0, 0.0
                     for item in answer.get("items", []):
                         self._take(item)
             if self.offline:
                 self._keep_probing_alone()
-            await self._sleep(self.poll_s)
+            await self._sleep(min(self.poll_s, max(0.0, retry_at - loop.time()) or self.poll_s))
 
     def _take(self, item: dict) -> None:
         slot = datetime.fromisoformat(item["slot"])

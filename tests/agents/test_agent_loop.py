@@ -2,6 +2,7 @@
 loopback (tests/agents/fakeportal.py): its bounded buffer, what it does with each kind of
 answer, its backoff, its egress whatever a lease says, and how it stops."""
 
+import itertools
 import signal
 import time
 from datetime import datetime
@@ -134,6 +135,33 @@ def test_a_4xx_skips_only_that_requests_results_and_counts_them(portal, agents):
 
 def attempts(portal, name="lease", since=0.0) -> list[float]:
     return [t for t, _, _ in portal.made(name) if t > since]
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 2) for a, b in itertools.pairwise(times)]
+
+
+def test_the_lease_loop_backs_off_1_s_doubling_and_resets_after_a_success(portal, agents):
+    portal.answer["lease"] = lambda body: (503, {"detail": "down for maintenance"})
+    agent = agents()
+    wait_for(lambda: attempts(portal), timeout=20, message="a first lease", logs=[])
+    time.sleep(7.6)  # attempts at 0, 1, 3, 7 s (not every 0.2 s poll)
+    failing = attempts(portal)
+    assert len(failing) == 4, gaps(failing)
+    for gap, expected in zip(gaps(failing), (1, 2, 4), strict=True):
+        assert expected - 0.1 <= gap <= expected + 0.6, gaps(failing)
+
+    portal.answer = {}  # the portal answers: back to a lease every poll (0.2 s)
+    wait_for(lambda: len(attempts(portal)) >= 8, timeout=12, message="leases every poll")
+    answered = [t for t, _, status in portal.made("lease") if status == 200]
+    assert max(gaps(answered[:4])) < 0.6, gaps(answered)
+
+    broken_at = time.monotonic()
+    portal.answer["lease"] = lambda body: (503, {"detail": "down again"})
+    time.sleep(3.6)  # attempts at 0, 1, 3 s again: the backoff started over
+    again = attempts(portal, since=broken_at)
+    assert [round(g) for g in gaps(again)] == [1, 2], gaps(again)
+    assert agent.process.poll() is None
 
 
 def test_sigterm_ends_it_with_status_0_after_the_probe_in_flight_is_delivered(portal, agents):
