@@ -44,19 +44,55 @@ class ProbeTarget:
         return self.kind in PRIVATE_KINDS
 
     def as_json(self) -> dict:
-        """Everything but the secret (a lease sends that sealed, apart)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret"}
+        """What to probe, for a lease: everything but the secret (sent sealed, apart) and the
+        prober's own settings (PROBER_OWN), which no lease carries."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PROBER_OWN}
         data["public_hosts"] = dict(self.public_hosts or {})
         data["host_overrides"] = dict(self.host_overrides)
         return data
 
     @classmethod
     def from_json(cls, data: dict, secret: str | None = None) -> ProbeTarget:
-        known = {f.name for f in fields(cls)} - {"secret"}
-        values = {k: v for k, v in data.items() if k in known}
+        """A target from a lease: what to probe, never how far the prober may reach. The
+        fields of PROBER_OWN are ignored whatever the JSON says (the resolver is a VPC's, so
+        the egress guard covers it; the CA bundle is the prober's own SSL_CERT_FILE), and
+        each other field must have its type and a sane range (ValueError naming it)."""
+        if not isinstance(data, dict):
+            raise ValueError("target: an object is required")
+        known = {f.name for f in fields(cls)} - PROBER_OWN
+        values = {k: v for k, v in data.items() if k in known and v is not None}
         if values.get("kind") not in set(Kind) or values.get("api_style") not in set(ApiStyle):
             raise ValueError("the target's kind or API style is not one the engine knows")
-        return cls(**values, secret=secret)
+        _text(values.get("url"), "url", 2000, required=True)
+        for name in ("resolver", "check_model"):
+            _text(values.get(name), name, 300)
+        for name in ("public_hosts", "host_overrides"):
+            mapping = values.get(name, {})
+            if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+            ):
+                raise ValueError(f"{name}: an object of names to strings is required")
+        for name, low, high in (
+            ("slow_ms", 0, 3_600_000),
+            ("timeout_s", 0.001, 120),
+            ("connect_timeout_s", 0.001, 120),
+        ):
+            if name in values:
+                values[name] = float(_number(values[name], name, low, high))
+        if not isinstance(values.get("model_call", False), bool):
+            raise ValueError("model_call: true or false is required")
+        if "endpoint_id" in values and (
+            isinstance(values["endpoint_id"], bool) or not isinstance(values["endpoint_id"], int)
+        ):
+            raise ValueError("endpoint_id: an integer is required")
+        return cls(**values, resolver_source="vpc", ca_file=None, secret=secret)
+
+
+# A prober's own settings, never taken from a target's JSON (a lease): the secret travels
+# sealed beside it; "portal" as the resolver's source would let a loopback resolver past the
+# egress guard (right for the portal's own machine, wrong for an agent); a CA file would be a
+# path on the portal's disk and a trust decision that is the agent's own (SSL_CERT_FILE).
+PROBER_OWN = frozenset({"secret", "resolver_source", "ca_file"})
 
 
 @dataclass

@@ -252,9 +252,17 @@ class ProbeAgent:
             delay = (slot - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-            target = ProbeTarget.from_json(
-                item["target"], secret=unseal(self.key, item.get("secret"))
-            )
+            try:
+                # What to probe, clamped to the agent's own limits: a lease names no resolver
+                # trust, CA bundle or network beyond this host's PORTAL_PROBE_ALLOWED_NETWORKS.
+                target = ProbeTarget.from_json(
+                    item["target"], secret=unseal(self.key, item.get("secret"))
+                )
+            except ValueError as exc:
+                log.warning(
+                    "Schedule %s: a target this agent cannot use (%s).", item.get("schedule"), exc
+                )
+                return
             async with self.semaphore:
                 outcome = await probe(target, self.policy)
             self.stats.probes += 1

@@ -4,6 +4,8 @@ answer, its backoff, its egress whatever a lease says, and how it stops."""
 
 import itertools
 import signal
+import socket
+import threading
 import time
 from datetime import datetime
 
@@ -11,7 +13,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .fakeportal import AgentProcess, FakePortal, lease_item
+from .fakeportal import PRIVATE_HOST, AgentProcess, FakePortal, lease_item
 
 pytestmark = pytest.mark.agents
 
@@ -162,6 +164,87 @@ def test_the_lease_loop_backs_off_1_s_doubling_and_resets_after_a_success(portal
     again = attempts(portal, since=broken_at)
     assert [round(g) for g in gaps(again)] == [1, 2], gaps(again)
     assert agent.process.poll() is None
+
+
+def test_a_lease_never_widens_the_agents_egress(portal, agents):
+    """The agent may reach 127.0.0.1 only: a lease naming a resolver or an address elsewhere
+    on loopback gets egress_refused and sends nothing there, whatever it claims."""
+    dns = {"127.0.0.1": socket.socket(socket.AF_INET, socket.SOCK_DGRAM)}
+    dns["127.0.0.1"].bind(("127.0.0.1", 0))
+    port = dns["127.0.0.1"].getsockname()[1]
+    dns["127.0.0.2"] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns["127.0.0.2"].bind(("127.0.0.2", port))
+    queries = {address: 0 for address in dns}
+
+    def count(address):
+        sock = dns[address]
+        sock.settimeout(0.5)
+        while True:
+            try:
+                sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            queries[address] += 1
+
+    for address in dns:
+        threading.Thread(target=count, args=(address,), daemon=True).start()
+    listener = socket.create_server(("127.0.0.3", 0))
+    listener.settimeout(0.5)
+    connections = []
+
+    def accept():
+        while True:
+            try:
+                connections.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    http_port = listener.getsockname()[1]
+    portal.leases.append(
+        [
+            # A "portal" resolver (the portal machine's own stub, let past its guard there)
+            # and a CA file on the portal's disk: neither is the agent's to take.
+            lease_item(
+                1,
+                interval_s=60,
+                resolver=f"127.0.0.2:{port}",
+                resolver_source="portal",
+                ca_file="/etc/ssl/certs/ca-certificates.crt",
+            ),
+            # An address outside its networks, by the VPC's records.
+            lease_item(
+                2,
+                interval_s=60,
+                url=f"http://{PRIVATE_HOST}:{http_port}",
+                resolver=None,
+                resolver_source="portal",
+                host_overrides={PRIVATE_HOST: "127.0.0.3"},
+            ),
+            # The control: a resolver inside its networks is asked (and times out).
+            lease_item(3, interval_s=60, resolver=f"127.0.0.1:{port}", resolver_source="portal"),
+        ]
+    )
+    agent = agents(env={"PORTAL_PROBE_ALLOWED_NETWORKS": "127.0.0.1/32"})
+    try:
+        wait_for(lambda: len(portal.stored) >= 3, timeout=30, message="three results")
+        outcomes = {r["schedule"]: r["outcome"] for r in portal.stored}
+        assert outcomes[1]["diagnosis"] == "egress_refused", outcomes[1]
+        assert "127.0.0.2" in outcomes[1]["message"]
+        assert outcomes[2]["diagnosis"] == "egress_refused", outcomes[2]
+        assert outcomes[2]["failed_phase"] == "connect"
+        assert outcomes[3]["diagnosis"] == "dns_timeout", outcomes[3]
+        assert queries["127.0.0.1"] > 0  # the control reached its resolver
+        assert queries["127.0.0.2"] == 0 and connections == []
+    finally:
+        agent.stop()
+        listener.close()
+        for sock in dns.values():
+            sock.close()
 
 
 def test_sigterm_ends_it_with_status_0_after_the_probe_in_flight_is_delivered(portal, agents):
