@@ -4,9 +4,11 @@ These speak the protocol with Django's test client, as an agent would over HTTP;
 agent processes are in test_agent_processes.py."""
 
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from django.template.defaultfilters import date as date_filter
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 from nacl.public import PrivateKey, SealedBox
 
@@ -14,6 +16,7 @@ from endpoints.agents import services
 from endpoints.agents.models import Agent, VpcWatch
 from endpoints.engine import ProbeOutcome, outcome_as_json
 from endpoints.network.models import Endpoint
+from endpoints.probes import recorder
 from endpoints.probes.models import CENTRAL, ProbeResult, ProbeSchedule
 from endpoints.probes.signals import agents_silent
 
@@ -319,3 +322,89 @@ def test_metrics_say_when_each_agent_was_last_heard_from(enrol, client, settings
     )
     assert 'agent="metrics-a"' in line and 'vpc="vpc-agents01"' in line
     assert abs(float(line.rsplit(" ", 1)[1]) - seen) < 1
+
+
+def test_the_probes_api_says_where_each_result_was_probed_from(
+    enrol,
+    api_client,
+    admin,
+    ops,
+    make_vpc,
+    workspace_a,
+    make_endpoint,
+    django_capture_on_commit_callbacks,
+):
+    vpc = make_vpc("vpc-moving01", cidr="10.66.0.0/16")
+    ep = make_endpoint(name="moving", url=URL, vpc=vpc, workspace=workspace_a)
+    central = ProbeOutcome(
+        status="up", diagnosis="ok", message="from the workers", endpoint_id=ep.pk
+    )
+    recorder.record([recorder.Observation(endpoint_id=ep.pk, outcome=central, location=CENTRAL)])
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client(admin).patch(f"/api/v1/vpcs/{vpc.vpc_id}", {"probed_by": "agents"})
+    agent = enrol("mover", vpc=vpc)
+    (item,) = agent.post("lease", {"capacity": 5}).json()["items"]
+    result = {k: item[k] for k in ("schedule", "endpoint", "lease", "slot")}
+    result["outcome"] = outcome_for(item, "down")
+    assert agent.post("results", {"results": [result]}).json()["stored"] == 1
+    items = api_client(ops).get(f"/api/v1/endpoints/{ep.pk}/probes").json()
+    assert [(i["location"], i["status"], i["message"]) for i in items] == [
+        ("vpc-moving01", "down", "from inside"),
+        ("central", "up", "from the workers"),
+    ]
+
+
+def agents_section(client_for, user, vpc) -> str:
+    return client_for(user).get(f"/vpcs/{vpc.pk}/agents/").content.decode()
+
+
+def test_the_vpc_page_says_no_agent_since_after_three_lease_periods_of_silence(
+    enrol, endpoint, agent_vpc, client_for, ops, settings, django_capture_on_commit_callbacks
+):
+    enrol()
+    three = 3 * timedelta(seconds=settings.PORTAL_PROBE_LEASE_S)
+    Agent.objects.update(last_seen_at=timezone.now() - three + timedelta(seconds=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.watch_vpcs()
+    assert "No agent since" not in agents_section(client_for, ops, agent_vpc)  # not yet
+    last = timezone.now() - three - timedelta(seconds=10)
+    Agent.objects.update(last_seen_at=last)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.watch_vpcs()
+    html = agents_section(client_for, ops, agent_vpc)
+    assert "No agent since" in html
+    assert date_filter(timezone.localtime(last), "Y-m-d H:i") in html  # since when, exactly
+    assert "offline" in html
+    # Heard from again: the banner goes.
+    Agent.objects.update(last_seen_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.watch_vpcs()
+    assert "No agent since" not in agents_section(client_for, ops, agent_vpc)
+
+
+def test_the_agents_section_shows_lease_lag_and_results_per_minute(
+    enrol, endpoint, agent_vpc, client_for, ops
+):
+    agent = enrol("lagging")
+    ProbeSchedule.objects.filter(endpoint=endpoint).update(
+        next_probe_at=timezone.now() - timedelta(seconds=4)
+    )
+    (item,) = agent.post("lease", {"capacity": 5}).json()["items"]
+    lag = Agent.objects.get().lease_lag_ms
+    assert 4000 <= lag < 10_000  # the slot was 4 s past due when it was leased
+    slot = datetime.fromisoformat(item["slot"])
+    results = []
+    for k in range(-1, 5):  # the leased slot, four more, and one from before the window
+        result = {"schedule": item["schedule"], "endpoint": item["endpoint"]}
+        result["slot"] = (slot + k * timedelta(seconds=endpoint.interval_s)).isoformat()
+        result["outcome"] = outcome_for(item)
+        if k == -1:
+            result["outcome"]["started_at"] = (timezone.now() - timedelta(minutes=6)).isoformat()
+        if k == 0:
+            result["lease"] = item["lease"]
+        results.append(result)
+    assert agent.post("results", {"results": results}).json()["stored"] == 6
+    html = agents_section(client_for, ops, agent_vpc)
+    row = html.split("lagging", 1)[1].split("</tr>", 1)[0]
+    assert f"{floatformat(lag, 0)} ms" in row
+    assert '<td class="num small">1.0</td>' in row  # 5 in the last five minutes, not 6
