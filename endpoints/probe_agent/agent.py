@@ -341,8 +341,9 @@ class ProbeAgent:
                 self._fatal(exc)
                 return
             except Unreachable as exc:
-                log.info(
-                    "Could not deliver %d result(s) (%s); next try in %.0f s.",
+                log.log(
+                    logging.WARNING if delay == 1.0 else logging.INFO,  # once per outage
+                    "Could not deliver %d result(s) (%s); keeping them, next try in %.0f s.",
                     len(self.buffer),
                     exc,
                     delay,
