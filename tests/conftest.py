@@ -343,7 +343,8 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
     env = subprocess_env()
     processes = []
 
-    def start(beat=False, env_extra=None):
+    def start(beat=False, env_extra=None, queues=None):
+        """A worker on `queues` (default: the probe queue and the dispatch queue), and beat."""
         process_env = {**env, **(env_extra or {})}
         worker = start_process(
             [
@@ -358,15 +359,15 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
                 "--loglevel",
                 "INFO",
                 "--queues",
-                f"{celery_queue},{celery_queue}-dispatch",
+                queues or f"{celery_queue},{celery_queue}-dispatch",
                 "--hostname",
-                f"{celery_queue}@%h",
+                f"{celery_queue}-{len(processes)}@%h",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
             ],
             process_env,
-            tmp_path / "worker.log",
+            tmp_path / ("worker.log" if not processes else f"worker-{len(processes)}.log"),
         )
         processes.append(worker)
         if beat:

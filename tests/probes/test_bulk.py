@@ -30,7 +30,7 @@ def test_each_row_gets_its_own_values_and_others_are_untouched(probed, make_endp
         row.lease_token = uuid.uuid4() if n % 2 else None
         row.lease_until = None if n % 2 else now
         row.leased_by = "" if n % 2 else "agent"
-        row.message = f"it's \"quoted\", {n} ; DROP TABLE x; -- ünïcode"
+        row.message = f'it\'s "quoted", {n} ; DROP TABLE x; -- ünïcode'
         row.bad_streak = n * 7
         expected[row.pk] = {f: getattr(row, f) for f in FIELDS}
     assert bulk_set(ProbeSchedule, rows, FIELDS, batch_size=2) == len(rows)

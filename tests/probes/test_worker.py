@@ -5,6 +5,8 @@ The broker is the embedded filesystem transport by default, Redis in CI's second
 loopback and writes the results to the database.
 """
 
+import time
+
 import pytest
 
 from endpoints.devtools.simulator import Fault, SimState, Simulator
@@ -110,3 +112,28 @@ def test_one_hanging_endpoint_delays_only_itself(
         logs=[tmp_path / "worker.log"],
     )
     assert result.diagnosis == "timeout" and result.status == "down"
+
+
+def test_the_dispatch_runs_on_a_queue_of_its_own_and_probes_on_theirs(
+    endpoint, celery_worker_process, celery_queue, tmp_path
+):
+    """Beat's dispatch goes to the dispatch queue (never behind probe batches), the batches
+    to the probe queue: a dispatcher alone leases the due endpoint but probes nothing; the
+    probe worker, once started, does."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(interval_s=10)
+    celery_worker_process(beat=True, queues=f"{celery_queue}-dispatch")
+    wait_for(
+        lambda: ProbeSchedule.objects.filter(endpoint=endpoint, lease_token__isnull=False).exists(),
+        timeout=60,
+        message="the dispatcher leasing the due endpoint",
+        logs=[tmp_path / "worker.log", tmp_path / "beat.log"],
+    )
+    time.sleep(3)  # the batch is queued; the dispatcher must not be the one to take it
+    assert not ProbeResult.objects.filter(endpoint=endpoint).exists()
+    celery_worker_process(queues=celery_queue)
+    wait_for(
+        lambda: ProbeResult.objects.filter(endpoint=endpoint, source="schedule").exists(),
+        timeout=60,
+        message="the probe worker taking the queued batch",
+        logs=[tmp_path / "worker-2.log"],
+    )
