@@ -380,10 +380,10 @@ def main(argv=None) -> int:
     parser.add_argument("--window", type=float, default=120.0)
     parser.add_argument(
         "--levels",
-        default="5000,6000,7000,8000",
+        default="4000,5000,6000",
         help="endpoint counts tried after the main run, until one falls short",
     )
-    parser.add_argument("--level-window", type=float, default=60.0)
+    parser.add_argument("--level-window", type=float, default=120.0)
     parser.add_argument("--out", help="write the section into this Markdown file")
     args = parser.parse_args(argv)
     with Bench(args) as bench:
