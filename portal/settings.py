@@ -259,6 +259,11 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("PORTAL_CELERY_QUEUE", "portal")
 PORTAL_DISPATCH_QUEUE = os.environ.get(
     "PORTAL_DISPATCH_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-dispatch"
 )
+# Alert sends (one HTTP request or e-mail each, up to PORTAL_ALERT_TIMEOUT_S) go to a queue of
+# their own with a worker of its own: behind probe batches an alert would wait, and on the
+# dispatcher's single process a hanging receiver would hold up the dispatch.
+PORTAL_ALERTS_QUEUE = os.environ.get("PORTAL_ALERTS_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-alerts")
+CELERY_TASK_ROUTES = {"portal.alerts.tasks.send_notification": {"queue": PORTAL_ALERTS_QUEUE}}
 CELERY_TASK_IGNORE_RESULT = True
 # Keep Django's LOGGING (and its secret-redacting filter) in worker and beat processes.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -324,6 +329,7 @@ CELERY_BEAT_SCHEDULE = {
     "check-budgets": {
         "task": "portal.costs.tasks.check_budgets",
         "schedule": float(os.environ.get("PORTAL_BUDGET_CHECK_EVERY_S", "600")),
+        "options": _dispatch,
     },
 }
 

@@ -313,6 +313,7 @@ def celery_queue(settings):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     settings.PORTAL_DISPATCH_QUEUE = f"{queue}-dispatch"
+    settings.PORTAL_ALERTS_QUEUE = f"{queue}-alerts"
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     yield queue
@@ -344,7 +345,7 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
     processes = []
 
     def start(beat=False, env_extra=None, queues=None):
-        """A worker on `queues` (default: the probe queue and the dispatch queue), and beat."""
+        """A worker on `queues` (default: the probe, dispatch and alerts queues), and beat."""
         process_env = {**env, **(env_extra or {})}
         worker = start_process(
             [
@@ -359,7 +360,7 @@ def celery_worker_process(celery_queue, tmp_path, transactional_db):
                 "--loglevel",
                 "INFO",
                 "--queues",
-                queues or f"{celery_queue},{celery_queue}-dispatch",
+                queues or f"{celery_queue},{celery_queue}-dispatch,{celery_queue}-alerts",
                 "--hostname",
                 f"{celery_queue}-{len(processes)}@%h",
                 "--without-heartbeat",

@@ -1,6 +1,7 @@
 """Celery tasks of the outbox; they take ids only (never a target or a secret).
 
-`send_notification(id)` is queued when a notification commits (default queue); the sweep
+`send_notification(id)` is queued when a notification commits, on PORTAL_ALERTS_QUEUE (a
+worker of its own: never behind probe batches, never holding up the dispatcher); the sweep
 `deliver_due` (beat, dispatcher's queue) only re-queues rows that are due and not queued in
 the last minute, so a lost task, a retry's backoff or a worker restart loses nothing."""
 
@@ -24,7 +25,7 @@ def queue(ids) -> None:
     Notification.objects.filter(pk__in=ids).update(queued_at=timezone.now())
     for pk in ids:
         try:
-            send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            send_notification.apply_async(args=[pk], queue=settings.PORTAL_ALERTS_QUEUE)
         except Exception:  # the broker is down: the sweep queues it again later
             Notification.objects.filter(pk=pk).update(queued_at=None)
             return

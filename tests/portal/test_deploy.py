@@ -32,7 +32,15 @@ def command(name) -> str:
 
 
 def test_compose_has_its_services():
-    assert set(COMPOSE["services"]) == {"web", "worker", "dispatcher", "beat", "postgres", "redis"}
+    assert set(COMPOSE["services"]) == {
+        "web",
+        "worker",
+        "dispatcher",
+        "alerts",
+        "beat",
+        "postgres",
+        "redis",
+    }
 
 
 def test_the_dispatcher_has_a_queue_and_a_worker_of_its_own():
@@ -40,6 +48,74 @@ def test_the_dispatcher_has_a_queue_and_a_worker_of_its_own():
     assert "--queues portal-dispatch" in command("dispatcher")
     assert "--queues portal " in command("worker") + " "
     assert "portal-dispatch" not in command("worker")
+
+
+PROCFILE = dict(
+    line.split(": ", 1)
+    for line in (ROOT / "Procfile.dev").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+def queues_of(commands) -> dict[str, set[str]]:
+    """Each worker command's --queues, by process name."""
+    found = {}
+    for name, text in commands.items():
+        match = re.search(r"\bworker\b.*--queues[ =](\S+)", text)
+        if match:
+            found[name] = set(match.group(1).split(","))
+    return found
+
+
+def routed_queues() -> set[str]:
+    """Every queue a task can land on, as the settings read with no queue variable set."""
+    from django.conf import settings
+
+    default = settings.CELERY_TASK_DEFAULT_QUEUE
+    queues = {default}
+    queues |= {
+        e.get("options", {}).get("queue", default) for e in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    queues |= {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    return {q.replace(default, "portal", 1) for q in queues}
+
+
+@pytest.mark.parametrize(
+    "where, commands",
+    [
+        (
+            "docker-compose.yml",
+            {name: command(name) for name in COMPOSE["services"] if "command" in service(name)},
+        ),
+        ("Procfile.dev", PROCFILE),
+    ],
+)
+def test_every_queue_a_task_goes_to_has_a_worker(where, commands):
+    """A task routed to a queue nobody consumes is never run: worse than a slow queue."""
+    consumed = set().union(*queues_of(commands).values())
+    assert routed_queues() <= consumed, f"{where}: nobody consumes {routed_queues() - consumed}"
+    assert "portal-alerts" in routed_queues()
+
+
+@pytest.mark.parametrize("commands", [{n: command(n) for n in ("alerts",)}, PROCFILE])
+def test_alert_sends_have_a_worker_of_their_own(commands):
+    """Behind probe batches an alert waits; on the dispatcher's one process a hanging receiver
+    would hold up the dispatch. The alerts worker serves the alerts queue only."""
+    from django.conf import settings
+
+    route = settings.CELERY_TASK_ROUTES["portal.alerts.tasks.send_notification"]
+    assert route["queue"] == settings.PORTAL_ALERTS_QUEUE
+    assert queues_of(commands)["alerts"] == {"portal-alerts"}
+    others = [q for name, q in queues_of(commands).items() if name != "alerts"]
+    assert all("portal-alerts" not in q for q in others)
+
+
+def test_periodic_tasks_never_land_on_the_probe_queue():
+    """Housekeeping (check-budgets too) runs on the dispatcher's queue, never behind probes."""
+    from django.conf import settings
+
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry.get("options", {}).get("queue") == settings.PORTAL_DISPATCH_QUEUE, name
 
 
 def test_web_migrates_then_serves_with_gunicorn_and_is_health_checked():
@@ -59,7 +135,7 @@ def test_worker_and_exactly_one_beat_run_the_portal_app():
     assert "deploy" not in service("beat") or service("beat")["deploy"].get("replicas", 1) == 1
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "dispatcher", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "dispatcher", "alerts", "beat"])
 def test_app_services_set_every_production_variable_the_settings_read(name):
     env = service(name)["environment"]
     for variable in [
