@@ -1,5 +1,6 @@
 """Uptime against hand-computed figures: a flip at a known time, maintenance, an unknown
-period (the portal not probing); rollups, pruning, /metrics and the endpoints API."""
+period (the portal not probing); rollups, pruning and the endpoints API (/metrics:
+test_metrics.py)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -187,54 +188,3 @@ def test_maintenance_api_validates(db, api_client, admin, ops, endpoint):
             response.content,
         )
     assert MaintenanceWindow.objects.count() == 1
-
-
-def test_metrics_need_the_token_and_speak_blackbox(endpoint, client, settings):
-    ProbeResult.objects.create(
-        endpoint=endpoint,
-        started_at=datetime.now(UTC),
-        status="up",
-        diagnosis="ok",
-        message="",
-        resolve_ms=1.0,
-        connect_ms=2.0,
-        total_ms=25.0,
-        http_status=400,
-        tls_days_left=30,
-    )
-    from endpoints.probes.models import ProbeSchedule
-
-    latest = ProbeResult.objects.get()
-    ProbeSchedule.objects.filter(endpoint=endpoint).update(
-        status="up", last_probe_at=latest.started_at
-    )
-    settings.PORTAL_METRICS_TOKEN = None
-    assert client.get("/metrics").status_code == 404
-    settings.PORTAL_METRICS_TOKEN = "m-token"
-    assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token")
-    assert response.status_code == 200
-    text = response.content.decode()
-    head = 'endpoint="ep",kind="privatelink_default",location="central"'
-    labels = f'{head},region="cn-beijing",vpc=""'  # prometheus_client sorts the labels
-    assert f"probe_success{{{labels}}} 1.0" in text
-    assert f"probe_duration_seconds{{{labels}}} 0.025" in text
-    assert (
-        f'probe_http_duration_seconds{{{head},phase="connect",region="cn-beijing",vpc=""}} 0.002'
-        in text
-    )
-    assert f"probe_http_status_code{{{labels}}} 400.0" in text
-    assert "probe_ssl_earliest_cert_expiry{" in text
-    assert f'portal_endpoint_status{{{head},region="cn-beijing",status="up",vpc=""}} 1.0' in text
-    assert 'portal_incidents_open{status="down"} 0.0' in text
-    assert "portal_agent_last_seen_timestamp_seconds" in text
-    from prometheus_client.parser import text_string_to_metric_families
-
-    endpoint.name = 'a "quoted"\\name'
-    endpoint.save()
-    parsed = text_string_to_metric_families(
-        client.get("/metrics", HTTP_AUTHORIZATION="Bearer m-token").content.decode()
-    )
-    samples = {f.name: f.samples for f in parsed}
-    assert samples["probe_success"][0].labels["endpoint"] == 'a "quoted"\\name'
