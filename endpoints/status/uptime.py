@@ -14,7 +14,7 @@ no time at all is known.
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import OuterRef, Subquery, Value
+from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from endpoints.network.models import Endpoint
 from endpoints.probes.models import CENTRAL, ProbeSchedule, StatusChange
 
 from . import maintenance, probing
+from .models import UptimeSummary
 
 AVAILABLE = frozenset({Status.UP, Status.DEGRADED})
 KNOWN = frozenset({Status.UP, Status.DEGRADED, Status.DOWN})
@@ -144,3 +145,34 @@ def figures(endpoint_ids, now=None) -> dict[int, dict[str, tuple[float, float]]]
         for pk, timeline in timelines(ids[offset : offset + CHUNK], start, now, now=now).items():
             out[pk] = {name: timeline.seconds(now - span, now) for name, span in WINDOWS.items()}
     return out
+
+
+# -- groups of endpoints (a VPC, a region, a workspace) --------------------------------------
+# A group's uptime is its endpoints' time-weighted figures added up: SUM(available seconds) /
+# SUM(known seconds) over the summaries `refresh_uptime` keeps (computed by `figures` above),
+# so an endpoint with more known time weighs more, and one whose time was all maintenance or
+# unknown weighs nothing. One query per page, per grouping, whatever the number of endpoints.
+
+
+def _sums(prefix: str = "") -> dict:
+    sums = {}
+    for name in WINDOWS:
+        sums[f"up_{name}"] = Sum(f"{prefix}up_{name}")
+        sums[f"known_{name}"] = Sum(f"{prefix}known_{name}")
+    return sums
+
+
+def _percents(row: dict) -> dict[str, float | None]:
+    return {name: percent(row[f"up_{name}"] or 0, row[f"known_{name}"] or 0) for name in WINDOWS}
+
+
+def of_endpoints(endpoints) -> dict[str, float | None]:
+    """The uptime of a set of endpoints (a queryset) per window in WINDOWS, in one query."""
+    return _percents(UptimeSummary.objects.filter(endpoint__in=endpoints).aggregate(**_sums()))
+
+
+def by_group(endpoints, by: str) -> list[dict]:
+    """[{"key", "n", "24h", "7d", "30d", "90d"}] per value of `by` (a field path of Endpoint,
+    e.g. "vpc__vpc_id"), in one grouped query; `n` counts every endpoint, summarised or not."""
+    rows = endpoints.order_by().values(by).annotate(n=Count("pk"), **_sums("uptime__")).order_by(by)
+    return [{"key": row[by], "n": row["n"], **_percents(row)} for row in rows]

@@ -6,42 +6,71 @@ import json
 from datetime import timedelta
 
 from django import template
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from endpoints.network.choices import Status
 from endpoints.network.models import Endpoint
 from endpoints.probes.models import ProbeResult
 from portal.roles import Perm, has_perm
 
 from .. import charts, probing, uptime
 from ..forms import AckForm
-from ..models import HourlyRollup, Incident, UptimeSummary
+from ..models import HourlyRollup, Incident
 
 register = template.Library()
 OPEN_LIMIT = 50
+VPC_LIMIT = 50
 HEARTBEATS = 60
-WINDOWS = ("24h", "7d", "30d")
+WINDOWS = tuple(uptime.WINDOWS)  # 24h, 7d, 30d, 90d
+# Worst first: a down endpoint before a degraded one, before a VPC nobody probes.
+SEVERITY = Case(
+    When(status=Status.DOWN, then=Value(0)),
+    When(status=Status.DEGRADED, then=Value(1)),
+    When(status=Status.UNKNOWN, then=Value(2)),
+    default=Value(3),
+)
 
 
-def _grouped(by: str, endpoints):
-    sums = {}
-    for w in WINDOWS:
-        sums[f"up_{w}"] = Sum(f"up_{w}")
-        sums[f"known_{w}"] = Sum(f"known_{w}")
-    rows = (
-        UptimeSummary.objects.filter(endpoint__in=endpoints)
-        .values(by)
-        .annotate(n=Count("endpoint"), **sums)
-        .order_by(by)
+def open_incidents(user, limit=OPEN_LIMIT):
+    """(the worst `limit` open incidents, how many are open): ordered by severity in the
+    database, so the cut keeps every down one before any degraded one; the count is all."""
+    queryset = Incident.objects.for_user(user).open()
+    shown = list(
+        queryset.select_related("endpoint", "vpc", "acknowledged_by")
+        .annotate(severity=SEVERITY)
+        .order_by("severity", "opened_at", "pk")[:limit]
     )
-    return [
-        {
-            "name": row[by] or "— no VPC",
-            "n": row["n"],
-            **{w: uptime.percent(row[f"up_{w}"] or 0, row[f"known_{w}"] or 0) for w in WINDOWS},
-        }
-        for row in rows
-    ]
+    return shown, (len(shown) if len(shown) < limit else queryset.count())
+
+
+def open_by_vpc(user) -> dict:
+    """Open incidents per VPC id: an endpoint's (its VPC) and a VPC's own ("no agent": no
+    endpoint, the VPC set), in one grouped query."""
+    key = Coalesce("vpc__vpc_id", "endpoint__vpc__vpc_id")
+    return dict(
+        Incident.objects.for_user(user)
+        .open()
+        .annotate(key=key)
+        .order_by()
+        .values("key")
+        .annotate(n=Count("id"))
+        .values_list("key", "n")
+    )
+
+
+def vpc_rows(user, endpoints) -> list[dict]:
+    rows = uptime.by_group(endpoints, "vpc__vpc_id")
+    incidents = open_by_vpc(user)
+    seen = {row["key"] for row in rows}
+    for key in incidents.keys() - seen:  # a VPC with an incident and no endpoint to show
+        rows.append({"key": key, "n": 0, **dict.fromkeys(WINDOWS)})
+    for row in rows:
+        row["name"] = row["key"] or "— no VPC"
+        row["open"] = incidents.get(row["key"], 0)
+    rows.sort(key=lambda r: (-r["open"], r["24h"] if r["24h"] is not None else 101, r["name"]))
+    return rows
 
 
 @register.inclusion_tag("status/_board_status.html", takes_context=True)
@@ -49,35 +78,47 @@ def board_status(context):
     request = context["request"]
     user = request.user
     endpoints = Endpoint.objects.for_user(user)
-    incidents = list(
-        Incident.objects.for_user(user)
-        .open()
-        .select_related("endpoint", "vpc", "acknowledged_by")
-        .order_by("-status", "opened_at")[:OPEN_LIMIT]
-    )
-    severity = {"down": 0, "degraded": 1, "unknown": 2}
-    incidents.sort(key=lambda i: (severity.get(i.status, 3), i.opened_at))
-    open_by_vpc = dict(
-        Incident.objects.open()
-        .filter(Q(endpoint__vpc__isnull=False) | Q(vpc__isnull=False))
-        .values_list("endpoint__vpc__vpc_id")
-        .annotate(n=Count("id"))
-        .values_list("endpoint__vpc__vpc_id", "n")
-    )
-    by_vpc = _grouped("endpoint__vpc__vpc_id", endpoints)
-    for row in by_vpc:
-        row["open"] = open_by_vpc.get(row["name"], 0)
-    by_vpc.sort(key=lambda r: (-r["open"], r["24h"] if r["24h"] is not None else 101, r["name"]))
+    incidents, open_count = open_incidents(user)
+    by_vpc = vpc_rows(user, endpoints)
+    by_region = uptime.by_group(endpoints, "region_id")
+    for row in by_region:
+        row["name"] = row["key"] or "—"
     return {
         "request": request,
         "stopped": probing.stopped(),
         "incidents": incidents,
-        "by_vpc": by_vpc[:50],
-        "by_region": _grouped("endpoint__region_id", endpoints),
+        "open_count": open_count,
+        "by_vpc": by_vpc[:VPC_LIMIT],
+        "vpc_count": len(by_vpc),
+        "by_region": by_region,
+        "windows": WINDOWS,
         "can_ack": has_perm(user, Perm.TRIGGER_PROBES),
         "ack_form": AckForm(),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("status/_uptime_card.html", takes_context=True)
+def uptime_card(context, vpc=None, workspace=None):
+    """A VPC's or a workspace's time-weighted uptime over 24 h, 7 d, 30 d and 90 d: its
+    endpoints' summaries added up (one query), and for a workspace its monthly SLA report."""
+    endpoints = Endpoint.objects.filter(vpc=vpc) if vpc is not None else Endpoint.objects.none()
+    if workspace is not None:
+        endpoints = Endpoint.objects.filter(workspace=workspace)
+    return {
+        "figures": uptime.of_endpoints(endpoints),
+        "windows": WINDOWS,
+        "what": "this VPC's endpoints" if vpc is not None else "the endpoints using its key",
+        "workspace": workspace,
+        "month": timezone.now(),
+        "request": context.get("request"),
+    }
+
+
+@register.filter
+def window(row, name):
+    """A row's figure for a window held in a variable: {{ row|window:name }}."""
+    return row.get(name)
 
 
 @register.inclusion_tag("status/_endpoint_history.html", takes_context=True)
