@@ -2,16 +2,19 @@
 monthly SLA report per workspace (page and CSV)."""
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from endpoints.network.access import pk_or_404
+from endpoints.network.choices import Status
 from endpoints.probes.models import ProbeResult
 from portal.htmx import wants_fragment
 from portal.roles import Perm, has_perm, require
@@ -22,6 +25,7 @@ from .forms import AckForm, MaintenanceForm
 from .models import Incident, MaintenanceWindow
 
 PAGE = 100
+RESULTS_PAGE = 50
 
 
 def _incidents(user):
@@ -51,23 +55,37 @@ def incident_list(request):
 
 @require(Perm.VIEW_ENDPOINTS)
 def incident_detail(request, pk):
+    """An incident's story and what the probes found meanwhile: its own counts of every result
+    it saw (kept for good), and the raw results still kept (48 h), newest first, paged."""
     incident = get_object_or_404(_incidents(request.user), pk=pk_or_404(pk))
-    results = []
+    page = None
     if incident.endpoint_id:
-        results = list(
-            ProbeResult.objects.filter(
-                endpoint_id=incident.endpoint_id,
-                started_at__gte=incident.opened_at,
-                started_at__lte=incident.closed_at or timezone.now(),
-            )[:200]
+        results = ProbeResult.objects.filter(endpoint_id=incident.endpoint_id)
+        # It opened on the last result of a bad streak: its results begin after the last up
+        # one before (unknown results do not break a streak), as its counts do.
+        last_up = (
+            results.filter(
+                location=incident.location, status=Status.UP, started_at__lt=incident.opened_at
+            )
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+            .first()
         )
+        raw = results.filter(started_at__lte=incident.closed_at or timezone.now())
+        raw = raw.filter(started_at__gt=last_up) if last_up else raw
+        raw = raw.order_by("-started_at", "-id")
+        page = Paginator(raw, RESULTS_PAGE).get_page(request.GET.get("page"))
+    kept_since = timezone.now() - timedelta(hours=settings.PORTAL_PROBE_RETENTION_HOURS)
     return render(
         request,
         "status/incident_detail.html",
         {
             "incident": incident,
             "events": incident.events.select_related("actor"),
-            "results": results,
+            "page": page,
+            "results": page.object_list if page else [],
+            "pruned": incident.opened_at < kept_since,
+            "retention_hours": settings.PORTAL_PROBE_RETENTION_HOURS,
             "can_ack": has_perm(request.user, Perm.TRIGGER_PROBES),
             "ack_form": AckForm(),
         },
