@@ -18,7 +18,7 @@ The rules, per endpoint (its primary location, newest results only):
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from endpoints.network.choices import Status
@@ -53,7 +53,7 @@ def on_results(changes) -> list[IncidentEvent]:
     try:
         with transaction.atomic():  # a savepoint: a failure here never loses the results
             return _apply(relevant)
-    except DatabaseError:
+    except Exception:  # a bug here (not only the database) must never lose the results
         log.exception("Updating incidents failed; the results are recorded regardless.")
         return []
 

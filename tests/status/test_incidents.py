@@ -143,3 +143,20 @@ def test_unknown_results_open_nothing(probed, sim, status, settings):
     probe(probed, 3)
     assert Endpoint.objects.get(pk=probed.pk).status == status
     assert not Incident.objects.exists()
+
+
+def test_a_bug_in_the_incident_code_never_loses_the_results(probed, sim, monkeypatch, caplog):
+    """Fault injected: updating incidents raises something other than a database error."""
+    from endpoints.probes.models import ProbeResult
+    from endpoints.status import incidents
+
+    def broken(changes):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(incidents, "_apply", broken)
+    sim.state.set_fault(host=HOST, fault=Fault(status=503))
+    probe(probed, times=2)
+    assert ProbeResult.objects.filter(endpoint=probed).count() == 2
+    probed.refresh_from_db()
+    assert probed.status == "down"
+    assert "Updating incidents failed" in caplog.text
