@@ -495,6 +495,27 @@ def test_dns_never_answers_a_blackholed_name(sim):
         resolve(sim, "vpc-cn-beijing.dashscope.aliyuncs.com", timeout=0.3)
 
 
+def test_dns_answers_follow_every_change_of_the_records(sim):
+    """Answers are kept per question for speed; a change of the records is served at once."""
+    name = "vpc-cn-beijing.dashscope.aliyuncs.com"
+    sim.dns.set_a(name, ["10.0.0.5"])
+    assert resolve(sim, name).answer[0][0].address == "10.0.0.5"
+    assert resolve(sim, name).answer[0][0].address == "10.0.0.5"  # asked twice: same answer
+    sim.dns.set_a(name, ["10.0.0.6"])
+    assert resolve(sim, name).answer[0][0].address == "10.0.0.6"
+    sim.dns.blackhole(name)
+    with pytest.raises(dns.exception.Timeout):
+        resolve(sim, name, timeout=0.3)
+    sim.dns.clear()
+    assert resolve(sim, name).rcode() == dns.rcode.NXDOMAIN
+
+
+def test_dns_replies_carry_the_id_of_their_question(sim):
+    sim.dns.set_a("vpc-cn-beijing.dashscope.aliyuncs.com", ["10.0.0.5"])
+    for _ in range(3):  # dns.query.udp checks that the reply answers its own query (ID too)
+        resolve(sim, "vpc-cn-beijing.dashscope.aliyuncs.com")
+
+
 # -- running it -----------------------------------------------------------------------------
 
 

@@ -391,7 +391,7 @@ def main(argv=None) -> int:
         print(main_row, flush=True)
         levels = []
         for count in [int(c) for c in args.levels.split(",") if c.strip()]:
-            row = bench.measure(count, args.warmup / 2, args.level_window)
+            row = bench.measure(count, args.warmup, args.level_window)
             print(row, flush=True)
             levels.append(row)
             if row["share"] < TARGET_STORED:
