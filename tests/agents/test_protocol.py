@@ -408,3 +408,84 @@ def test_the_agents_section_shows_lease_lag_and_results_per_minute(
     row = html.split("lagging", 1)[1].split("</tr>", 1)[0]
     assert f"{floatformat(lag, 0)} ms" in row
     assert '<td class="num small">1.0</td>' in row  # 5 in the last five minutes, not 6
+
+
+def test_silent_agents_alert_once_for_the_vpc_and_hold_back_their_endpoints_alerts(
+    enrol,
+    endpoint,
+    agent_vpc,
+    make_endpoint,
+    workspace_a,
+    admin,
+    django_capture_on_commit_callbacks,
+):
+    """End to end: an agent's results open an endpoint incident (one webhook); its VPC's agents
+    fall silent: one webhook for the VPC, none per endpoint, no reminder for the open incident
+    meanwhile; an agent heard again closes the VPC's incident."""
+    from endpoints.status.models import Incident, Scope
+    from portal.alerts import outbox, reminders
+    from portal.alerts import services as alerts
+    from portal.alerts.models import Channel, Notification
+    from tests.alerts.receivers import Receiver
+
+    for n in range(2):
+        make_endpoint(
+            name=f"agent probed {n}",
+            url=f"http://ep-agent1{n}.dashscope.cn-beijing.privatelink.aliyuncs.com",
+            vpc=agent_vpc,
+            workspace=workspace_a,
+        )
+    agent = enrol()
+
+    def deliver():
+        for notification in outbox.claim():
+            outbox.deliver(notification)
+
+    with Receiver() as receiver:
+        alerts.save_channel(
+            Channel(name="ops", kind="webhook", remind_every_min=5),
+            actor=admin,
+            target=f"{receiver.url}/hook",
+            secret="",
+        )
+        for _ in range(2):  # two slots: the endpoint down in both, the others up
+            ProbeSchedule.objects.update(next_probe_at=timezone.now() - timedelta(seconds=1))
+            items = agent.post("lease", {"capacity": 10}).json()["items"]
+            assert len(items) == 3
+            results = [
+                {
+                    **{k: item[k] for k in ("schedule", "endpoint", "lease", "slot")},
+                    "outcome": outcome_for(
+                        item, "down" if item["endpoint"] == endpoint.pk else "up"
+                    ),
+                }
+                for item in items
+            ]
+            with django_capture_on_commit_callbacks(execute=True):
+                assert agent.post("results", {"results": results}).json()["stored"] == 3
+        deliver()
+        assert [receiver.json(i)["event"] for i in range(len(receiver.requests))] == [
+            "incident_opened"
+        ]
+
+        Agent.objects.update(last_seen_at=timezone.now() - services.silent_after() * 2)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.watch_vpcs()
+            services.watch_vpcs()
+        deliver()
+        events = [receiver.json(i)["event"] for i in range(len(receiver.requests))]
+        assert events == ["incident_opened", "vpc_no_agent"]  # one for the VPC, none per endpoint
+        assert set(Endpoint.objects.values_list("diagnosis", flat=True)) == {"no_agent"}
+        assert Incident.objects.open().filter(scope=Scope.VPC, vpc=agent_vpc).count() == 1
+        assert Incident.objects.open().filter(scope=Scope.ENDPOINT).count() == 1  # no new ones
+        reminders.remind(now=timezone.now() + timedelta(minutes=6))
+        reminded = Notification.objects.filter(event="incident_reminder")
+        # The VPC's incident is recalled; the endpoint's is held back while it is unknown.
+        assert [n.incident.scope for n in reminded] == [Scope.VPC]
+
+        agent.post("heartbeat", {"version": "0.2.0"})
+        with django_capture_on_commit_callbacks(execute=True):
+            services.watch_vpcs()
+        assert not Incident.objects.open().filter(scope=Scope.VPC).exists()
+        reminders.remind(now=timezone.now() + timedelta(minutes=6))
+        assert [n.incident.scope for n in reminded.order_by("pk")] == [Scope.VPC, Scope.ENDPOINT]
