@@ -31,6 +31,23 @@ ENDPOINT_RELATED = (
     "service_region",
 )
 
+# The columns a worker's batch reads: a schedule and its endpoint have many more (statuses,
+# messages, zones…), and building them into every row cost CPU at every probe.
+SCHEDULE_FIELDS = ("id", "endpoint", "vpc", "location", "next_probe_at", "run")
+TARGET_FIELDS = (
+    "id",
+    "url",
+    "kind",
+    "api_style",
+    "vpc",
+    "workspace",
+    "eas_token",
+    "check_model",
+    "model_call_check",
+    "latency_threshold_ms",
+    "interval_s",
+)
+
 
 def _active_keys(workspace_ids) -> dict[int, ApiKey]:
     """The newest active key of each workspace, in one query."""
@@ -156,6 +173,7 @@ def work_for(schedule_ids, token, *, run_id=None, source: str = "schedule") -> l
     schedules = list(
         ProbeSchedule.objects.filter(pk__in=list(schedule_ids), lease_token=token)
         .select_related("endpoint")
+        .only(*SCHEDULE_FIELDS, *(f"endpoint__{name}" for name in TARGET_FIELDS))
         .order_by("next_probe_at")
     )
     _attach_related(schedules)

@@ -70,3 +70,24 @@ def test_a_result_the_database_refuses_loses_only_itself(two, caplog):
     # The refused one keeps its lease: it runs out and the endpoint is probed again.
     assert ProbeSchedule.objects.get(endpoint=other).lease_token is not None
     assert f"Could not record the result of endpoint {other.pk}" in caplog.text
+
+
+def test_a_batch_is_prepared_in_the_same_few_queries_whatever_its_size(
+    probed, sim, make_endpoint, workspace_a, django_assert_max_num_queries
+):
+    """No column left out of the batch's query is read row by row (each would be a query)."""
+    for n in range(20):
+        make_endpoint(
+            name=f"batch {n}",
+            url=f"http://ep-batch{n:03d}.dashscope.cn-beijing.privatelink.aliyuncs.com",
+            vpc=probed.vpc,
+            workspace=workspace_a,
+            model_call_check=bool(n % 2),
+        )
+    token, claimed = dispatch.claim_central()
+    assert len(claimed) == 21
+    with django_assert_max_num_queries(10):
+        works = runner.work_for([pk for pk, _ in claimed], token)
+    assert len(works) == 21
+    assert {w.target.url for w in works} >= {probed.url}
+    assert all(w.target.secret and w.observation.interval_s for w in works)
