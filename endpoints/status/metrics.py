@@ -34,11 +34,6 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels(pairs) -> str:
-    """Label pairs as prometheus_client writes them: sorted by name, escaped."""
-    return ",".join(f'{name}="{_escape(str(value))}"' for name, value in sorted(pairs))
-
-
 class Family:
     """One metric family written straight to text, in prometheus_client's exposition format
     (its float formatting, sorted and escaped labels): generate_latest costs ~14 µs a sample,
@@ -50,6 +45,10 @@ class Family:
 
     def add(self, labels: str, value: float) -> None:
         self.lines.append(f"{self.name}{{{labels}}} {floatToGoString(value)}\n")
+
+    def add_text(self, labels: str, value: str) -> None:
+        """A sample whose value is already formatted."""
+        self.lines.append(f"{self.name}{{{labels}}} {value}\n")
 
     def text(self) -> str:
         return "".join(self.lines)
@@ -96,19 +95,24 @@ def endpoint_families() -> str:
         "When the certificate expires (unix time; the portal keeps whole days left)",
     )
     state = Family("portal_endpoint_status", "1 for the endpoint's current status")
+    one, zero = floatToGoString(1.0), floatToGoString(0.0)
     for endpoint_id, name, vpc, region, kind, location, status, latest_id in schedules:
+        # The labels sorted by name, as prometheus_client writes them: endpoint, kind,
+        # location, [phase,] region, [status,] vpc; each value escaped once.
         label = name if names[name] == 1 else f"{name} #{endpoint_id}"
-        pairs = [
-            ("endpoint", label),
-            ("vpc", vpc or ""),
-            ("region", region),
-            ("kind", kind),
-            ("location", location),
-        ]
-        labels = _labels(pairs)
-        success.add(labels, 1.0 if status in AVAILABLE else 0.0)
+        head = (
+            f'endpoint="{_escape(label)}",kind="{_escape(str(kind))}",'
+            f'location="{_escape(str(location))}"'
+        )
+        region_label = f'region="{_escape(str(region))}"'
+        vpc_label = f'vpc="{_escape(vpc or "")}"'
+        labels = f"{head},{region_label},{vpc_label}"
+        success.add_text(labels, one if status in AVAILABLE else zero)
         for value in STATUSES:
-            state.add(_labels([*pairs, ("status", value)]), 1.0 if value == status else 0.0)
+            state.add_text(
+                f'{head},{region_label},status="{value}",{vpc_label}',
+                one if value == status else zero,
+            )
         result = results.get(latest_id)
         if result is None:
             continue
@@ -116,7 +120,7 @@ def endpoint_families() -> str:
         if total_ms is not None:
             duration.add(labels, total_ms / 1000)
         for phase, ms in zip(PHASES, phase_ms, strict=True):
-            phases.add(_labels([*pairs, ("phase", phase)]), (ms or 0.0) / 1000)
+            phases.add(f'{head},phase="{phase}",{region_label},{vpc_label}', (ms or 0.0) / 1000)
         status_code.add(labels, float(http_status or 0))
         if days_left is not None:
             expiry.add(labels, started_at.timestamp() + days_left * 86400)
