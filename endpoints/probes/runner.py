@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 
 from endpoints.engine import EgressPolicy, ProbeTarget, probe_sync
 from endpoints.network.choices import EAS_KINDS, ApiStyle
-from endpoints.network.models import Endpoint, Vpc
+from endpoints.network.models import Endpoint
 from portal.crypto import SecretUnavailable
-from portal.workspaces.models import ApiKey, CatalogModel, EasToken, Region, Workspace
+from portal.workspaces.models import ApiKey, Region
 
 from .models import CENTRAL, ProbeResult, ProbeSchedule
 from .recorder import Observation, record_with_retry
@@ -208,27 +209,10 @@ def _attach_related(schedules) -> None:
     model a target needs, each distinct row fetched once: a batch's endpoints share a few of
     each, and joining them onto every row built the same objects again for each (the biggest
     part of a worker's CPU per probe, measured with py-spy in `make bench`)."""
-    endpoints = [s.endpoint for s in schedules]
-
-    def ids(attr, rows):
-        return {getattr(row, attr) for row in rows} - {None}
-
-    vpcs = Vpc.objects.in_bulk(ids("vpc_id", schedules) | ids("vpc_id", endpoints))
-    workspaces = Workspace.objects.in_bulk(ids("workspace_id", endpoints))
-    tokens = EasToken.objects.in_bulk(ids("eas_token_id", endpoints))
-    models = CatalogModel.objects.in_bulk(ids("check_model_id", endpoints))
-    for schedule in schedules:
-        if schedule.vpc_id in vpcs:
-            schedule.vpc = vpcs[schedule.vpc_id]
-    for endpoint, attr, rows in (
-        *((e, "vpc", vpcs) for e in endpoints),
-        *((e, "workspace", workspaces) for e in endpoints),
-        *((e, "eas_token", tokens) for e in endpoints),
-        *((e, "check_model", models) for e in endpoints),
-    ):
-        related = rows.get(getattr(endpoint, f"{attr}_id"))
-        if related is not None:  # gone meanwhile: left to load (and fail) on its own
-            setattr(endpoint, attr, related)
+    prefetch_related_objects(schedules, "vpc")
+    prefetch_related_objects(
+        [s.endpoint for s in schedules], "vpc", "workspace", "eas_token", "check_model"
+    )
 
 
 def run_probes(endpoint_ids, run_id=None, source: str = "cli") -> list[ProbeResult]:
