@@ -9,6 +9,7 @@ agent's own public key: nothing the portal writes or sends holds them in the cle
 
 import base64
 import binascii
+import math
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -145,12 +146,19 @@ def lease(agent: Agent, capacity: int) -> list[dict]:
     Agent.objects.filter(pk=agent.pk).update(last_seen_at=now)
     if not capacity or agent.vpc.probed_by != ProbedBy.AGENTS:
         return []
-    token, claimed = dispatch.claim(
-        ProbeSchedule.objects.filter(location=agent.vpc.vpc_id),
-        limit=capacity,
-        until=now + timedelta(seconds=POLL_S + 1),
-        leased_by=agent.label,
+    schedules = ProbeSchedule.objects.filter(location=agent.vpc.vpc_id)
+    until = now + timedelta(seconds=POLL_S + 1)
+    # Several agents of a VPC share the work: each lease takes at most a fair share of what is
+    # due among the agents polling now (the first to poll took it all, every interval, when
+    # the slots fell together); what is left goes to the next poll, a dead agent's share too.
+    peers = (
+        Agent.objects.active()
+        .filter(vpc_id=agent.vpc_id, last_seen_at__gte=now - timedelta(seconds=3 * POLL_S))
+        .count()
     )
+    if peers > 1:
+        capacity = min(capacity, max(1, math.ceil(schedules.due(until).count() / peers)))
+    token, claimed = dispatch.claim(schedules, limit=capacity, until=until, leased_by=agent.label)
     if not claimed:
         return []
     lag = max(0.0, (now - min(slot for _, slot in claimed)).total_seconds() * 1000)

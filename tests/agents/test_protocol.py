@@ -489,3 +489,22 @@ def test_silent_agents_alert_once_for_the_vpc_and_hold_back_their_endpoints_aler
         assert not Incident.objects.open().filter(scope=Scope.VPC).exists()
         reminders.remind(now=timezone.now() + timedelta(minutes=6))
         assert [n.incident.scope for n in reminded.order_by("pk")] == [Scope.VPC, Scope.ENDPOINT]
+
+
+def test_agents_polling_together_each_lease_a_fair_share(
+    enrol, endpoint, agent_vpc, make_endpoint, workspace_a
+):
+    """Slots that fall together are split between the agents polling, not all taken by the
+    first to ask; what one leaves is taken at its next poll."""
+    for n in range(3):
+        make_endpoint(
+            name=f"shared {n}",
+            url=f"http://ep-share{n}.dashscope.cn-beijing.privatelink.aliyuncs.com",
+            vpc=agent_vpc,
+            workspace=workspace_a,
+        )
+    a, b = enrol("agent-a"), enrol("agent-b")
+    first = a.post("lease", {"capacity": 10}).json()["items"]
+    second = b.post("lease", {"capacity": 10}).json()["items"]
+    assert (len(first), len(second)) == (2, 1)  # half of 4, then half of the 2 left
+    assert not {i["endpoint"] for i in first} & {i["endpoint"] for i in second}
