@@ -1,8 +1,10 @@
 """The probe agent's loop: lease due probes, probe each at its slot with the engine, post the
 results, beat, and carry on alone while the portal is away.
 
-- Leases come every `poll_s` while there is room (up to `capacity` probes at once); each
-  probe waits for its slot, so probes start on time.
+- Leases come every `poll_s` while there is room; each probe waits for its slot, so probes
+  start on time. Up to `capacity` probes run at once; room is counted over the probes whose
+  slot has come (four times `capacity`, waiting for a place or in flight), not over those
+  held for a slot still to come, which cost nothing but are a poll's worth of the work.
 - Results go back at most ~1 s after their probe ends. While the portal is unreachable they
   wait in a bounded buffer (oldest dropped first, counted) and the agent keeps probing what it
   last leased, on the same grid (slot + k x interval); when the portal answers again the
@@ -31,6 +33,8 @@ log = logging.getLogger("access_portal_agent")
 EXIT_REJECTED = 2
 MAX_POST = 500
 BACKOFF_MAX_S = 30.0
+MAX_LEASE = 500  # the most one lease may ask for (the portal refuses more)
+MAX_HELD = 20_000  # probes held for their slot at once, for memory's sake
 
 
 @dataclass
@@ -76,6 +80,7 @@ class ProbeAgent:
         self.stats = Stats()
         self.known: dict[int, Known] = {}
         self.pending: set[int] = set()  # schedules with a probe waiting or in flight
+        self.ready = 0  # of those, whose slot has come (waiting for a place or in flight)
         self.late_leases: dict[tuple[int, str], str] = {}  # a lease for a slot already pending
         self.tasks: set[asyncio.Task] = set()
         self.semaphore = asyncio.Semaphore(capacity)
@@ -197,7 +202,7 @@ class ProbeAgent:
         loop = asyncio.get_running_loop()
         delay, retry_at = 1.0, 0.0
         while not self.stopping.is_set():
-            room = self.capacity - len(self.pending)
+            room = min(4 * self.capacity - self.ready, MAX_HELD - len(self.pending), MAX_LEASE)
             if room > 0 and loop.time() >= retry_at:
                 try:
                     answer = await self.client.lease(room)
@@ -248,10 +253,13 @@ class ProbeAgent:
         task.add_done_callback(self.tasks.discard)
 
     async def _probe(self, item: dict, slot: datetime, lease: str | None) -> None:
+        ready = False
         try:
             delay = (slot - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self.ready += 1
+            ready = True
             try:
                 # What to probe, clamped to the agent's own limits: a lease names no resolver
                 # trust, CA bundle or network beyond this host's PORTAL_PROBE_ALLOWED_NETWORKS.
@@ -290,6 +298,7 @@ class ProbeAgent:
             log.exception("Probing schedule %s failed unexpectedly", item.get("schedule"))
         finally:
             self.pending.discard(item["schedule"])
+            self.ready -= ready
 
     # -- results and heartbeats ---------------------------------------------------------------
 

@@ -35,17 +35,25 @@ from .runner import Work, policy
 log = logging.getLogger(__name__)
 FLUSH_S = 0.5
 MAX_BATCH = 500
+# Work held for a slot still to come costs a sleeping coroutine, not a place: it is bounded
+# by the dispatcher's look-ahead (what falls due in the next dispatch period), and this caps
+# it for memory's sake.
+MAX_HELD = 20_000
 
 
 class Prober:
     def __init__(self, capacity: int | None = None, record=record_with_retry):
         self.capacity = capacity or settings.PORTAL_PROBE_CONCURRENCY
-        # Work admitted at once: in flight, waiting for its slot (up to a dispatch period
-        # ahead) and recorded-but-not-yet-flushed all count.
-        self.max_pending = self.capacity * 4
+        # Work whose slot has come (waiting for a place, in flight, or ended but not yet
+        # recorded) is admitted up to four times the places. Work held for a slot still to
+        # come does not count against it: at a few hundred probes a second a dispatch
+        # period's look-ahead alone is more than that, and counting it starved the places.
+        self.max_ready = self.capacity * 4
+        self.max_held = MAX_HELD
         self._record = record
         self._policy = policy()
-        self._pending = 0
+        self._pending = 0  # admitted and not yet recorded
+        self._ready = 0  # of those, whose slot has come
         self._room = threading.Condition()
         self._results: queue.Queue = queue.Queue()
         self._closing = threading.Event()
@@ -66,17 +74,20 @@ class Prober:
         self._loop.call_soon(self._started.set)
         self._loop.run_forever()
 
-    async def _probe(self, work: Work):
+    async def _probe(self, work: Work, ready: bool):
         try:
-            if work.slot is not None:
+            if not ready:
                 delay = (work.slot - datetime.now(UTC)).total_seconds()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                with self._room:
+                    self._ready += 1
+                ready = True
             async with self._semaphore:
                 outcome = await probe(work.target, self._policy)
         except Exception:  # never lose the slot to a bug: the lease would just run out
             log.exception("Probing endpoint %s failed unexpectedly", work.target.endpoint_id)
-            self._release(1)
+            self._release(1, ready=int(ready))
             return
         work.observation.outcome = outcome
         self._results.put(work.observation)
@@ -85,19 +96,26 @@ class Prober:
         """Take `works` once there is room for them (False: still full after `timeout`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._room:
-            while self._pending and self._pending + len(works) > self.max_pending:
+            while self._pending and self._full(len(works)):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
                 self._room.wait(left if left is not None else 1.0)
+            now = datetime.now(UTC)
+            ready = [work.slot is None or work.slot <= now for work in works]
             self._pending += len(works)
-        for work in works:
-            asyncio.run_coroutine_threadsafe(self._probe(work), self._loop)
+            self._ready += sum(ready)  # counted now: the next submit sees them at once
+        for work, is_ready in zip(works, ready, strict=True):
+            asyncio.run_coroutine_threadsafe(self._probe(work, is_ready), self._loop)
         return True
 
-    def _release(self, count: int):
+    def _full(self, arriving: int) -> bool:
+        return self._ready >= self.max_ready or self._pending + arriving > self.max_held
+
+    def _release(self, count: int, ready: int | None = None):
         with self._room:
             self._pending -= count
+            self._ready -= count if ready is None else ready
             self._room.notify_all()
 
     @property

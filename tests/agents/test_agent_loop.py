@@ -270,3 +270,25 @@ def test_a_rejected_token_exits_2_with_exactly_one_line_on_stderr(portal, agents
     assert agent.stderr().splitlines() == [
         "access-portal-agent: the portal rejected this agent's token (Unauthorized)"
     ], agent.logs()
+
+
+def lease_sizes(portal) -> list[int]:
+    return [body["capacity"] for _, body, _ in portal.made("lease")]
+
+
+def test_probes_held_for_a_later_slot_leave_room_for_the_next_lease(portal, agents):
+    """Room is counted over the probes whose slot has come: thirty probes held for a slot 8 s
+    away do not stop an agent of capacity 2 from leasing what falls due meanwhile."""
+    portal.leases.append([lease_item(n, slot_in_s=8) for n in range(1, 31)])
+    agent = agents("--capacity", "2")
+    logs = [agent.stdout_path]
+    wait_for(lambda: len(portal.made("lease")) >= 2, timeout=20, message="leases", logs=logs)
+    (first_at, first, _), (second_at, second, _) = portal.made("lease")[:2]
+    assert second_at - first_at < 2  # the next poll, not once the thirty have been probed
+    assert (first["capacity"], second["capacity"]) == (8, 8)  # four times the places
+
+
+def test_a_lease_never_asks_for_more_than_the_portal_gives(portal, agents):
+    agent = agents("--capacity", "1000")
+    wait_for(lambda: lease_sizes(portal), timeout=15, message="a lease", logs=[agent.stdout_path])
+    assert lease_sizes(portal)[0] == 500  # the portal answers 400 to more

@@ -1,15 +1,20 @@
 """One bad endpoint or one result the database refuses costs only itself: the worker's other
-probes are prepared, probed and recorded as usual."""
+probes are prepared, probed and recorded as usual. Work held for a later slot never fills the
+places; work whose slot has come and cannot be probed holds the worker back."""
 
 import logging
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from endpoints.devtools.simulator.state import Fault
 from endpoints.network.models import Vpc
 from endpoints.probes import dispatch, runner
 from endpoints.probes.models import CENTRAL, ProbeResult, ProbeSchedule
 from endpoints.probes.prober import Prober
+from endpoints.probes.tasks import chunks
 
 OTHER = "ep-run002.dashscope.cn-beijing.privatelink.aliyuncs.com"
 
@@ -91,3 +96,44 @@ def test_a_batch_is_prepared_in_the_same_few_queries_whatever_its_size(
     assert len(works) == 21
     assert {w.target.url for w in works} >= {probed.url}
     assert all(w.target.secret and w.observation.interval_s for w in works)
+
+
+def copies(work, count, slot):
+    return [replace(work, observation=replace(work.observation, slot=slot)) for _ in range(count)]
+
+
+def one_work(endpoint):
+    token, claimed = dispatch.claim_central()
+    (work,) = runner.work_for([pk for pk, _ in claimed], token)
+    assert work.target.endpoint_id == endpoint.pk
+    return work
+
+
+def test_work_held_for_a_later_slot_leaves_the_places_free(probed):
+    """A dispatch period's look-ahead is more work than four times the places at a few hundred
+    probes a second: it is taken at once and probed at its slot (it used to block the worker's
+    next batch until the earlier ones were recorded, and the probes fell behind)."""
+    later = datetime.now(UTC) + timedelta(seconds=2)
+    recorded = []
+    prober = Prober(capacity=2, record=recorded.extend)
+    try:
+        for batch in chunks(copies(one_work(probed), 40, later), 5):
+            assert prober.submit(batch, timeout=0.5)
+        wait_until_recorded(prober)
+    finally:
+        prober.close(wait_s=5)
+    assert len(recorded) == 40
+    assert all(o.outcome.started_at >= later for o in recorded)
+
+
+def test_work_whose_slot_has_come_is_taken_only_up_to_four_times_the_places(probed, sim):
+    sim.state.set_fault(host=probed.host, fault=Fault(hang=True))
+    work = one_work(probed)
+    work = replace(work, target=replace(work.target, timeout_s=3.0))
+    prober = Prober(capacity=2, record=lambda batch: None)
+    try:
+        assert prober.submit(copies(work, 8, None), timeout=0.5)  # 2 probing, 6 waiting
+        assert not prober.submit(copies(work, 1, None), timeout=1.0)  # full till they end
+        assert prober.submit(copies(work, 1, None), timeout=10)  # taken once the first end
+    finally:
+        prober.close(wait_s=15)

@@ -60,6 +60,13 @@ def cpu_seconds(pids) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def descendants(pid: int) -> list[int]:
     out = subprocess.run(  # noqa: S603 - fixed arguments, a pid
         ["/usr/bin/ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
@@ -282,13 +289,21 @@ class Bench:
 
         self.restart_for(count)
         time.sleep(warmup)
-        worker_pids = descendants(self.processes["worker"].pid)
-        cpu_worker, cpu_db = cpu_seconds(worker_pids), cpu_seconds(postgres_pids())
+        groups = {
+            name: (lambda pid=process.pid: descendants(pid))
+            for name, process in self.processes.items()
+        }
+        groups["postgres"] = postgres_pids
+        busy = machine_busy_seconds()
+        before = {name: cpu_seconds(pids()) for name, pids in groups.items()}
         start = timezone.now()
         time.sleep(window)
         end = timezone.now()
-        cpu_worker = cpu_seconds(descendants(self.processes["worker"].pid)) - cpu_worker
-        cpu_db = cpu_seconds(postgres_pids()) - cpu_db
+        cores = {
+            name: (cpu_seconds(pids()) - before[name]) / window for name, pids in groups.items()
+        }
+        cores["machine"] = (machine_busy_seconds() - busy) / window
+        cpu_worker, cpu_db = cores["worker"] * window, cores["postgres"] * window
         time.sleep(self.args.timeout + 3)  # the probes started in the window, all recorded
         stored = ProbeResult.objects.filter(started_at__gte=start, started_at__lt=end)
         n = stored.count()
@@ -319,6 +334,7 @@ class Bench:
             "cpu_worker_ms": 1000 * cpu_worker / max(n, 1),
             "cpu_db_ms": 1000 * cpu_db / max(n, 1),
             "bytes_per_row": table_bytes / max(total_rows, 1),
+            "cores": {name: round(used, 2) for name, used in sorted(cores.items())},
         }
 
 
@@ -361,6 +377,13 @@ def report(args, main: dict, levels: list[dict]) -> str:
         f"- A stored result costs {main['bytes_per_row']:.0f} bytes of table, indexes and TOAST "
         "(pg_total_relation_size over the rows stored).",
         "- The database CPU is every PostgreSQL process of this machine over the window.",
+        "- Cores used over the window, by process: "
+        + "; ".join(
+            f"{r['endpoints']:,} endpoints: "
+            + ", ".join(f"{name} {used:.2f}" for name, used in r["cores"].items())
+            for r in [main, *levels]
+        )
+        + ".",
         "",
     ]
     return "\n".join(lines)
