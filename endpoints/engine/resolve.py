@@ -15,6 +15,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdatatype
 import dns.resolver
 
 from . import dnswire
@@ -188,10 +189,12 @@ async def _ask(name: str, rdtype: str, nameservers, timeout: float):
             break
         try:
             response = await dnswire.ask_udp(name, rdtype, address, port, left)
-            if response.flags & dns.flags.TC:
+            if response.truncated:
                 left = max(0.1, deadline - loop.time())
                 question = dns.message.make_query(name, rdtype)
-                response = await dns.asyncquery.tcp(question, address, timeout=left, port=port)
+                response = dnswire.Reply.of_message(
+                    await dns.asyncquery.tcp(question, address, timeout=left, port=port)
+                )
         except dns.exception.Timeout as exc:
             failure = exc
             continue
@@ -200,14 +203,13 @@ async def _ask(name: str, rdtype: str, nameservers, timeout: float):
                 f"{address}:{port} could not be reached ({exc.strerror or exc})"
             )
             continue
-        code = response.rcode()
+        code = response.rcode
         if code == dns.rcode.NXDOMAIN:
             return "nxdomain"
         if code != dns.rcode.NOERROR:
             failure = _ServerFailed(f"{address}:{port} answered {dns.rcode.to_text(code)}")
             continue
-        _, qname, qtype = dnswire.question_wire(name, rdtype)
-        return _Answer(*dnswire.answer_records(response, qname, qtype))
+        return _Answer(*dnswire.answer_records(response, name, dns.rdatatype.from_text(rdtype)))
     raise failure
 
 

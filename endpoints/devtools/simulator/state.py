@@ -140,6 +140,8 @@ class SimState:
         self._lock = threading.RLock()
         self._manual, self._db = World(), World()
         self._faults: tuple[FaultRule, ...] = ()
+        self._by_host: dict[str, tuple[FaultRule, ...]] = {}  # exact-host rules, per host
+        self._other_faults: tuple[FaultRule, ...] = ()  # '*.suffix' and any-host rules
         self._hits: dict[str, deque] = {}  # touched only by the event loop thread
         for region, names in (catalog or {}).items():
             self._manual.catalog[region] = frozenset(names)
@@ -214,7 +216,7 @@ class SimState:
         host = host.lower() if host else None
         with self._lock:
             rules = [r for r in self._faults if (r.host, r.path) != (host, path)]
-            self._faults = (*rules, FaultRule(host, path, fault)) if fault else tuple(rules)
+            self._use_faults((*rules, FaultRule(host, path, fault)) if fault else tuple(rules))
 
     def set_faults(self, items: list[dict]) -> None:
         """Replace every fault with `items` ({"host", "path", ...Fault fields})."""
@@ -222,14 +224,28 @@ class SimState:
             FaultRule((d.get("host") or "").lower() or None, d.get("path"), Fault.from_dict(d))
             for d in items
         )
-        self._faults = rules
+        self._use_faults(rules)
 
     def clear_faults(self) -> None:
-        self._faults = ()
+        self._use_faults(())
+
+    def _use_faults(self, rules: tuple[FaultRule, ...]) -> None:
+        """Swap in `rules`, indexed by exact host: a benchmark's thousands of per-host faults
+        are not scanned on every request."""
+        by_host: dict[str, list[FaultRule]] = {}
+        for rule in rules:
+            if rule.host is not None and not rule.host.startswith("*."):
+                by_host.setdefault(rule.host, []).append(rule)
+        other = tuple(r for r in rules if r.host is None or r.host.startswith("*."))
+        # One assignment each, readers on other threads see either the old or the new set.
+        self._by_host = {host: tuple(found) for host, found in by_host.items()}
+        self._other_faults = other
+        self._faults = rules
 
     def fault_for(self, host: str, path: str | None) -> Fault | None:
         """The most specific fault matching; path=None (a TLS handshake) matches pathless rules."""
-        matching = [rule for rule in self._faults if rule.matches(host, path)]
+        candidates = self._by_host.get(host, ()) + self._other_faults
+        matching = [rule for rule in candidates if rule.matches(host, path)]
         return max(matching, key=lambda r: r.specificity).fault if matching else None
 
     def admit(self, key_sha256: str) -> bool:
