@@ -9,7 +9,10 @@ from django.utils import timezone
 from endpoints.probes.bulk import bulk_set
 from endpoints.probes.models import ProbeSchedule
 
-FIELDS = ["next_probe_at", "lease_token", "lease_until", "leased_by", "message", "bad_streak"]
+FIELDS = [
+    *("next_probe_at", "lease_token", "lease_until", "leased_by", "message", "bad_streak"),
+    "last_total_ms",
+]
 
 
 def test_each_row_gets_its_own_values_and_others_are_untouched(probed, make_endpoint, workspace_a):
@@ -32,6 +35,7 @@ def test_each_row_gets_its_own_values_and_others_are_untouched(probed, make_endp
         row.leased_by = "" if n % 2 else "agent"
         row.message = f'it\'s "quoted", {n} ; DROP TABLE x; -- ünïcode'
         row.bad_streak = n * 7
+        row.last_total_ms = [None, 12, 3.25][n % 3]  # an int in a float column too
         expected[row.pk] = {f: getattr(row, f) for f in FIELDS}
     assert bulk_set(ProbeSchedule, rows, FIELDS, batch_size=2) == len(rows)
     stored = {r["pk"]: r for r in ProbeSchedule.objects.values("pk", *FIELDS)}
