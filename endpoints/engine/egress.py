@@ -50,18 +50,33 @@ class EgressPolicy:
     """Which addresses a probe may open a connection (or send a DNS query) to.
 
     Unset, production may reach private, shared and public addresses but never
-    loopback; tests and the demo allow 127.0.0.0/8 only.
+    loopback; tests and the demo allow 127.0.0.0/8 only. `holder` is who is held to it, as
+    a refusal's message names it: the portal's workers, or an agent (whose policy is its
+    own host's, whatever the portal says).
     """
 
     networks: tuple = ()
+    holder: str = "portal"
 
     @classmethod
-    def from_env(cls, value: str | None = None) -> EgressPolicy:
+    def from_env(cls, value: str | None = None, holder: str = "portal") -> EgressPolicy:
         value = os.environ.get("PORTAL_PROBE_ALLOWED_NETWORKS", "") if value is None else value
         networks = tuple(
             ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
         )
-        return cls(networks)
+        return cls(networks, holder)
+
+    def refusal(self) -> str:
+        """'outside the networks … may reach (…)', for a refusal's message."""
+        return f"outside the networks this {self.holder} may reach ({self.describe()})"
+
+    def resolver_hint(self) -> str:
+        if self.holder == "agent":
+            return (
+                "Give the VPC a resolver inside the agent's networks, or widen "
+                "PORTAL_PROBE_ALLOWED_NETWORKS on the agent's host."
+            )
+        return "Give the VPC a resolver, or set PORTAL_PROBE_RESOLVER."
 
     def allows(self, address: str) -> bool:
         return _allows(tuple(self.networks), address)

@@ -125,8 +125,7 @@ async def _probe(
         refused = ", ".join(f"{r.address} ({r.cls})" for r in results)
         raise Finding(
             "egress_refused",
-            f"Did not connect to {refused}: outside the networks this portal may reach "
-            f"({policy.describe()}).",
+            f"Did not connect to {refused}: {policy.refusal()}.",
             Phase.CONNECT,
         )
 

@@ -117,8 +117,7 @@ async def resolve(
         which = f"resolver {', '.join(refused)}" if refused else "no resolver configured"
         raise Finding(
             "egress_refused",
-            f"Did not resolve {host}: {which} is outside the networks this portal may reach "
-            f"({policy.describe()}). Give the VPC a resolver, or set PORTAL_PROBE_RESOLVER.",
+            f"Did not resolve {host}: {which} is {policy.refusal()}. {policy.resolver_hint()}",
             Phase.RESOLVE,
         )
     where = f"resolver {resolver}" if resolver else "the system resolver"

@@ -73,7 +73,7 @@ class ProbeAgent:
         self.version, self.hostname = version, hostname
         self.key = load_or_create(state_dir)
         self.capacity = capacity
-        self.policy = policy or EgressPolicy.from_env()
+        self.policy = policy or EgressPolicy.from_env(holder="agent")
         self.buffer: deque = deque(maxlen=buffer_size)
         self.in_flight = 0  # results posted, not yet answered (out of the buffer meanwhile)
         self.portal_back = asyncio.Event()  # the lease loop saw the portal answer again

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         return 1
     try:
         portal = check_portal_url(args.portal or "", args.allow_http)
-        policy = EgressPolicy.from_env()
+        policy = EgressPolicy.from_env(holder="agent")
     except ValueError as exc:
         print(f"access-portal-agent: {exc}", file=sys.stderr)
         return 1

@@ -235,6 +235,10 @@ def test_a_lease_never_widens_the_agents_egress(portal, agents):
         outcomes = {r["schedule"]: r["outcome"] for r in portal.stored}
         assert outcomes[1]["diagnosis"] == "egress_refused", outcomes[1]
         assert "127.0.0.2" in outcomes[1]["message"]
+        # The agent's own policy refused them, and its message says so (not "this portal").
+        assert "outside the networks this agent may reach (127.0.0.1/32)" in outcomes[1]["message"]
+        assert "on the agent's host" in outcomes[1]["message"]
+        assert "outside the networks this agent may reach" in outcomes[2]["message"]
         assert outcomes[2]["diagnosis"] == "egress_refused", outcomes[2]
         assert outcomes[2]["failed_phase"] == "connect"
         assert outcomes[3]["diagnosis"] == "dns_timeout", outcomes[3]

@@ -18,6 +18,7 @@ def test_the_egress_guard_refuses_a_non_allowed_address_without_connecting(liste
     )
     outcome = run(t, EgressPolicy.from_env("10.0.0.0/8"))
     assert_outcome(outcome, "unknown", "egress_refused", "connect")
+    assert "outside the networks this portal may reach (10.0.0.0/8)" in outcome.message
     time.sleep(0.3)
     assert listener.accepted == 0
 
