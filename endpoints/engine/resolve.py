@@ -15,7 +15,6 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
-import dns.rdatatype
 import dns.resolver
 
 from . import dnswire
@@ -208,7 +207,8 @@ async def _ask(name: str, rdtype: str, nameservers, timeout: float):
         if code != dns.rcode.NOERROR:
             failure = _ServerFailed(f"{address}:{port} answered {dns.rcode.to_text(code)}")
             continue
-        return _Answer(*dnswire.answer_records(response, name, dns.rdatatype.from_text(rdtype)))
+        _, _, qtype = dnswire.question_wire(name, rdtype)  # cached: the type's number
+        return _Answer(*dnswire.answer_records(response, name, qtype))
     raise failure
 
 

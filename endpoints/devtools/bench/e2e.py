@@ -303,7 +303,6 @@ class Bench:
             name: (cpu_seconds(pids()) - before[name]) / window for name, pids in groups.items()
         }
         cores["machine"] = (machine_busy_seconds() - busy) / window
-        cpu_worker, cpu_db = cores["worker"] * window, cores["postgres"] * window
         time.sleep(self.args.timeout + 3)  # the probes started in the window, all recorded
         stored = ProbeResult.objects.filter(started_at__gte=start, started_at__lt=end)
         n = stored.count()
@@ -331,8 +330,8 @@ class Bench:
             "gap_p50": statistics.median(gaps) if gaps else None,
             "gap_p95": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None,
             "never": count - len(times),
-            "cpu_worker_ms": 1000 * cpu_worker / max(n, 1),
-            "cpu_db_ms": 1000 * cpu_db / max(n, 1),
+            "cpu_worker_ms": 1000 * cores["worker"] * window / max(n, 1),
+            "cpu_db_ms": 1000 * cores["postgres"] * window / max(n, 1),
             "bytes_per_row": table_bytes / max(total_rows, 1),
             "cores": {name: round(used, 2) for name, used in sorted(cores.items())},
         }

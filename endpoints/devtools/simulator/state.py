@@ -232,14 +232,15 @@ class SimState:
     def _use_faults(self, rules: tuple[FaultRule, ...]) -> None:
         """Swap in `rules`, indexed by exact host: a benchmark's thousands of per-host faults
         are not scanned on every request."""
-        by_host: dict[str, list[FaultRule]] = {}
+        by_host: dict[str, tuple[FaultRule, ...]] = {}
+        other: list[FaultRule] = []
         for rule in rules:
-            if rule.host is not None and not rule.host.startswith("*."):
-                by_host.setdefault(rule.host, []).append(rule)
-        other = tuple(r for r in rules if r.host is None or r.host.startswith("*."))
+            if rule.host is None or rule.host.startswith("*."):
+                other.append(rule)
+            else:
+                by_host[rule.host] = (*by_host.get(rule.host, ()), rule)
         # One assignment each, readers on other threads see either the old or the new set.
-        self._by_host = {host: tuple(found) for host, found in by_host.items()}
-        self._other_faults = other
+        self._by_host, self._other_faults = by_host, tuple(other)
         self._faults = rules
 
     def fault_for(self, host: str, path: str | None) -> Fault | None:
